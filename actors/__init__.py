@@ -1,0 +1,1 @@
+"""Ray deployments (one module each) and the plain modules that do the work."""

@@ -1,0 +1,1 @@
+"""HTTP edge and wiring: the FastAPI ingress, API schemas, settings, app builder, CLI."""

@@ -1,0 +1,4 @@
+"""Shared fixtures live in tests/support/ as pytest plugins, registered here."""
+
+pytest_plugins: list[str] = [
+]
