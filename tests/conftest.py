@@ -1,4 +1,6 @@
 """Shared fixtures live in tests/support/ as pytest plugins, registered here."""
 
 pytest_plugins: list[str] = [
+    "tests.support.asr",
+    "tests.support.fake_llm",
 ]

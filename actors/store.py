@@ -1,0 +1,55 @@
+"""Store deployment: the SQLite source of truth as a Ray Serve singleton.
+
+Every other deployment talks to it through `StoreClient`, so the state lives in one
+process and survives the restart of any other part.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from actors.store_db import Store
+from serve_app.settings import Settings
+
+STORE_FILE = "vidscribe.db"
+
+
+# Calls are short SQLite statements run in Serve's thread pool; a high bound keeps a
+# burst of submissions from queueing behind each other in the router.
+@serve.deployment(name="Store", num_replicas=1, max_ongoing_requests=512)
+class StoreDeployment(Store):
+    """The singleton that owns the SQLite file; its methods are `Store`'s."""
+
+    def __init__(self, settings: Settings) -> None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        super().__init__(settings.data_dir / STORE_FILE)
+
+    def ping(self) -> bool:
+        return True
+
+
+class StoreClient:
+    """Async view of the Store deployment: `await store.get_task(task_id)`."""
+
+    def __init__(self, handle: DeploymentHandle) -> None:
+        self._handle = handle
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self._handle, name)
+        return lambda *args, **kwargs: method.remote(*args, **kwargs)
+
+
+class LocalStoreClient:
+    """The same async view over an in-process `Store` (CLI and tests without Ray)."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
+        method = getattr(self._store, name)
+        return lambda *args, **kwargs: asyncio.to_thread(method, *args, **kwargs)
