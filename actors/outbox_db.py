@@ -46,9 +46,7 @@ def add_block(
     db: sqlite3.Connection, task_id: str, lane: str, key: str, parts: list[tuple[str, str]], priority: Priority
 ) -> int:
     """Insert a block unless (task_id, key) exists; returns the block id either way."""
-    found = db.execute(
-        "SELECT block_id FROM outbox_blocks WHERE task_id = ? AND key = ?", (task_id, key)
-    ).fetchone()
+    found = db.execute("SELECT block_id FROM outbox_blocks WHERE task_id = ? AND key = ?", (task_id, key)).fetchone()
     if found is not None:
         return int(found[0])
     if not parts:
@@ -109,7 +107,8 @@ def mark_part_sent(db: sqlite3.Connection, block_id: int, seq: int) -> None:
 def abandon_block(db: sqlite3.Connection, block_id: int, errcode: int | None, message: str) -> None:
     """Stop sending a block WeCom refused for good; its unsent parts stay unsent."""
     updated = db.execute(
-        "UPDATE outbox_blocks SET state = 'abandoned', errcode = ?, message = ? WHERE block_id = ? AND state = 'pending'",
+        "UPDATE outbox_blocks SET state = 'abandoned', errcode = ?, message = ?"
+        " WHERE block_id = ? AND state = 'pending'",
         (errcode, message, block_id),
     ).rowcount
     if updated == 0:

@@ -1,0 +1,246 @@
+"""The LLMSender's mailbox with real parts: SQLite store, openai client against the fake
+LLM server, WeCom client against the limit-enforcing receiver. No Ray here: the
+deployment is a thin shell around `Mailbox` (Ray-level tests are in test_service.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.mailbox import Mailbox
+from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
+from actors.store import LocalStoreClient
+from actors.store_db import Store
+from serve_app.settings import Settings
+from tests.support.wecom_receiver import assert_contiguous_blocks
+
+SENTENCES_ZH = [
+    "今天我们来聊一聊视频转录。",
+    "这个系统会先下载音频！",
+    "然后识别语音并校对文字？",
+    "最后把总结发到群里。",
+]
+
+
+def transcript_text(sentences: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return "".join(rng.choice(SENTENCES_ZH) for _ in range(sentences))
+
+
+def add_transcribed_task(store: Store, title: str, text: str, **options: Any) -> str:
+    task, _ = store.create_task(f"https://videos.example/{title}", TaskOptions(**options))
+    video = VideoInfo(url=task.url, platform="example", video_id=title, title=title, duration=60)
+    transcript = Transcript(segments=[Segment(start=0, end=60, text=text)], language="zh", source=TranscriptSource.ASR)
+    store.update_task(task.task_id, video=video, transcript=transcript, source=transcript.source)
+    store.update_task(task.task_id, status=TaskStatus.TRANSCRIBING)
+    return task.task_id
+
+
+def settings_for(tmp_path: Path, fake_llm: Any, wecom: Any, *, llm: bool = True, **wecom_overrides: Any) -> Settings:
+    llm_settings = (
+        {
+            "base_url": fake_llm.base_url,
+            "proofread_model": "fake-proofread",
+            "summary_model": "fake-summary",
+            "timeout_s": 5,
+            "retry_base_s": 0.02,
+            "max_retries": 2,
+            "chunk_chars": 1500,
+            "summary_min_chars": 100,
+        }
+        if llm
+        else {}
+    )
+    return Settings(
+        data_dir=tmp_path,
+        llm=llm_settings,
+        wecom={"webhook_url": wecom.webhook_url("group"), "window_s": 1, "retry_base_s": 0.02, **wecom_overrides},
+    )
+
+
+async def wait_all(store: Store, task_ids: list[str], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        tasks = [store.get_task(t) for t in task_ids]
+        if all(t is not None and t.status.finished for t in tasks):
+            return
+        await asyncio.sleep(0.1)
+    states = {t: store.get_task(t).status for t in task_ids}  # type: ignore[union-attr]
+    raise AssertionError(f"not finished in {timeout}s: {states}")
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Any:
+    db = Store(tmp_path / "vidscribe.db")
+    yield db
+    db.close()
+
+
+async def run_mailbox(
+    settings: Settings, store: Store, task_ids: list[str], *, enqueue: bool = True, timeout: float = 90
+) -> None:
+    """Run a mailbox until every task is finished; `enqueue=False` leaves it to recovery."""
+    mailbox = Mailbox(settings, LocalStoreClient(store))
+    mailbox.start()
+    try:
+        if enqueue:
+            await asyncio.gather(*(mailbox.enqueue(task_id) for task_id in task_ids))
+        await wait_all(store, task_ids, timeout)
+    finally:
+        await mailbox.close()
+
+
+@pytest.mark.parametrize("injected", [(), ("45009", "-1", "45009", "-1", "45009")])
+async def test_blocks_arrive_contiguous_in_order(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any, injected: tuple[str, ...]
+) -> None:
+    fake_llm.latency = (0.01, 0.4)
+    lengths = [3, 400, 12, 900, 40, 5, 1500, 60, 200, 8, 2500, 30]  # sentences: 1 to ~12 parts
+    titles = [f"视频{index:02d}" for index in range(len(lengths))]
+    task_ids = [
+        add_transcribed_task(store, t, transcript_text(n, i))
+        for i, (t, n) in enumerate(zip(titles, lengths, strict=False))
+    ]
+    wecom.script(*injected)
+
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, task_ids)
+
+    counts = assert_contiguous_blocks(wecom.messages("group"), expected_titles=titles)
+    assert max(sum(c.values()) if isinstance(c, dict) else c for c in counts.values()) >= 5
+    for task_id in task_ids:
+        task = store.get_task(task_id)
+        assert task is not None and task.status is TaskStatus.DONE, task
+        assert task.delivery.state == "sent" and task.delivery.parts_sent == task.delivery.parts_total
+        assert task.proofread
+
+
+async def test_generation_overlaps_across_videos(tmp_path: Path, store: Store, fake_llm: Any, wecom: Any) -> None:
+    """No global lock: several videos are at the LLM at once, delivery stays serial."""
+    fake_llm.latency = 0.3
+    titles = [f"v{index}" for index in range(6)]
+    task_ids = [add_transcribed_task(store, t, transcript_text(20, i)) for i, t in enumerate(titles)]
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, task_ids)
+    assert fake_llm.max_in_flight >= 3
+    assert_contiguous_blocks(wecom.messages("group"), expected_titles=titles)
+
+
+async def test_without_llm_raw_transcript_and_notice(tmp_path: Path, store: Store, fake_llm: Any, wecom: Any) -> None:
+    task_id = add_transcribed_task(store, "原始", transcript_text(30, 1))
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom, llm=False), store, [task_id])
+    contents = [m.content for m in wecom.messages("group")]
+    assert contents[0].startswith("【状态】") and "LLM" in contents[0]
+    assert all(c.startswith("【转录 ") for c in contents[1:])
+    assert not fake_llm.requests
+    assert store.get_task(task_id).status is TaskStatus.DONE  # type: ignore[union-attr]
+
+
+async def test_llm_failure_still_delivers_transcript(tmp_path: Path, store: Store, fake_llm: Any, wecom: Any) -> None:
+    fake_llm.script("500", "500", "500", "500", "500", "500")
+    task_id = add_transcribed_task(store, "坏模型", transcript_text(10, 2), summary=False)
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, [task_id])
+    contents = [m.content for m in wecom.messages("group")]
+    assert contents[0].startswith("【转录 1/")
+    assert contents[-1].startswith("【状态】") and "校对失败" in contents[-1]
+    task = store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.DONE
+    assert any("校对失败" in w for w in task.warnings)
+
+
+async def test_permanent_refusal_fails_delivery_not_others(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any
+) -> None:
+    settings = settings_for(tmp_path, fake_llm, wecom)
+    settings.wecom.webhook_url = None
+    good = add_transcribed_task(store, "好", transcript_text(5, 3))
+    bad = add_transcribed_task(store, "坏", transcript_text(5, 4))
+    store.update_task(bad, webhook=wecom.webhook_url(""))  # no key: the receiver answers 93000
+    store.update_task(good, webhook=wecom.webhook_url("group"))
+    await run_mailbox(settings, store, [bad, good])
+    bad_task, good_task = store.get_task(bad), store.get_task(good)
+    assert bad_task is not None and bad_task.status is TaskStatus.FAILED
+    assert bad_task.delivery.errcode == 93000
+    assert good_task is not None and good_task.status is TaskStatus.DONE
+
+
+CRASH_SCRIPT = """
+import asyncio, sys
+from actors.mailbox import Mailbox
+from actors.store import LocalStoreClient
+from actors.store_db import Store
+from serve_app.settings import Settings
+
+async def main():
+    settings = Settings.model_validate_json(sys.argv[1])
+    store = Store(settings.data_dir / "vidscribe.db")
+    mailbox = Mailbox(settings, LocalStoreClient(store))
+    mailbox.start()
+    for task_id in sys.argv[2:]:
+        await mailbox.enqueue(task_id)
+    await asyncio.sleep(3600)
+
+asyncio.run(main())
+"""
+
+
+async def test_crash_mid_block_resumes_from_next_unsent_part(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any
+) -> None:
+    titles = ["长视频", "短视频"]
+    task_ids = [add_transcribed_task(store, titles[0], transcript_text(1200, 5))]
+    task_ids.append(add_transcribed_task(store, titles[1], transcript_text(20, 6)))
+    settings = settings_for(tmp_path, fake_llm, wecom)
+    wecom.delay_for("group", 0.3)  # slow enough to kill it mid-block
+    payload = _reveal(settings)
+    process = subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT, payload, *task_ids],
+        cwd=Path(__file__).resolve().parents[1],
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while len(wecom.messages("group")) < 3 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        assert len(wecom.messages("group")) >= 3, "the first block never started"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    sent_before = len(wecom.messages("group"))
+    first_block_total = store.find_block(task_ids[0], "content")
+    assert first_block_total is not None and 0 < first_block_total[1] < first_block_total[2], "kill was not mid-block"
+
+    wecom.delay_for("group", 0)
+    await run_mailbox(settings, store, task_ids, enqueue=False)  # recovery alone must finish the work
+
+    messages = wecom.messages("group")
+    assert len(messages) > sent_before
+    counts = assert_contiguous_blocks(_without_one_repeat(messages), expected_titles=titles)
+    assert counts
+    repeats = len(messages) - len({m.content for m in messages})
+    assert repeats <= 1, "only the part in flight at the kill may arrive twice"
+
+
+def _without_one_repeat(messages: list[Any]) -> list[Any]:
+    """Drop an immediate duplicate (the part in flight at the kill), keep everything else."""
+    kept: list[Any] = []
+    for message in messages:
+        if kept and kept[-1].content == message.content:
+            continue
+        kept.append(message)
+    return kept
+
+
+def _reveal(settings: Settings) -> str:
+    """Settings as JSON with secrets in clear, for the child process."""
+    data = settings.model_dump(mode="json")
+    data["wecom"]["webhook_url"] = settings.wecom.webhook_url.get_secret_value() if settings.wecom.webhook_url else None
+    return json.dumps(data)
