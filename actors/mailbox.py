@@ -112,7 +112,7 @@ class Mailbox:
                 return
             title = task.video.title if task.video else task.url
             if self._llm is None:
-                notice = f"未配置 LLM，未校对与总结，以下为原始转录：{title}"
+                notice = f"未配置 LLM：《{title}》未经校对与总结，按原始转录发送"
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
             parts = content_parts(task, generated.proofread, generated.summary, self._settings.wecom.msgtype)
             await self._store.add_block(task_id, lane, CONTENT_KEY, parts)

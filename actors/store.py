@@ -32,6 +32,10 @@ class StoreDeployment(Store):
     def ping(self) -> bool:
         return True
 
+    def __del__(self) -> None:
+        # Serve drops the replica object on shutdown: checkpoint the WAL and let go of the file.
+        self.close()
+
 
 class StoreClient:
     """Async view of the Store deployment: `await store.get_task(task_id)`."""

@@ -89,6 +89,11 @@ CREATE TABLE cache (
     updated_at REAL NOT NULL,
     PRIMARY KEY (platform, video_id, layer)
 ) WITHOUT ROWID;
+CREATE TABLE aliases (
+    url_key TEXT PRIMARY KEY,        -- a normalised URL seen to resolve to this video
+    platform TEXT NOT NULL,
+    video_id TEXT NOT NULL
+) WITHOUT ROWID;
 """
 
 # Schema version -> the SQL that brings the previous version to it.
@@ -464,6 +469,29 @@ class Store:
                 " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
                 (platform.lower(), video_id, layer, json.dumps(value, ensure_ascii=False), time.time()),
             )
+
+    def remember_alias(self, url: str, platform: str, video_id: str) -> None:
+        """Record that `url` resolves to this video, so a repeat is known before resolving."""
+        with self._tx(write=True) as db:
+            db.execute(
+                "INSERT OR REPLACE INTO aliases (url_key, platform, video_id) VALUES (?, ?, ?)",
+                (normalize_url(url), platform.lower(), video_id),
+            )
+
+    def lookup_alias(self, url: str) -> tuple[str, str] | None:
+        """The (platform, video_id) this URL resolved to before, if it did."""
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT platform, video_id FROM aliases WHERE url_key = ?", (normalize_url(url),)
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def cached_video(self, url: str) -> tuple[str, str] | None:
+        """The video behind `url` when both its metadata and transcript are cached."""
+        key = self.lookup_alias(url)
+        if key is None or any(self.cache_get(*key, layer) is None for layer in ("metadata", "transcript")):
+            return None
+        return key
 
     # -- outbox (actors/outbox_db.py) ----------------------------------------------
     def add_block(self, task_id: str, lane: str, key: str, parts: list[tuple[str, str]]) -> int:

@@ -47,12 +47,16 @@ def split_sentences(text: str) -> list[str]:
 
 
 def _split_chars(text: str, limit: int, measure: Measure) -> Iterator[str]:
-    piece = ""
+    # Sizes add up per character (as `pack` assumes): re-measuring the growing piece
+    # for every character was quadratic on long unpunctuated text.
+    piece, size = "", 0
     for char in text:
-        if piece and measure(piece + char) > limit:
+        char_size = measure(char)
+        if piece and size + char_size > limit:
             yield piece
-            piece = ""
+            piece, size = "", 0
         piece += char
+        size += char_size
     if piece:
         yield piece
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from actors import media
 from actors.asr import SpeechRecognizer
-from actors.models import TaskStatus, Transcript, TranscriptSource
+from actors.models import TaskStatus, Transcript, TranscriptSource, VideoInfo
 from actors.records import TaskRecord
 from serve_app.settings import Settings
 
@@ -66,28 +66,39 @@ class TranscribeJob:
 
     async def run(self, task: TaskRecord) -> Transcript:
         """Resolve, reuse or produce the transcript, store it on the task and in the cache."""
+        await self._store.update_task(task.task_id, status=TaskStatus.RESOLVING, progress=0.0, progress_detail={})
+        known = await self._store.cached_video(task.url)
+        if known is not None:  # seen before and fully cached: no need to even resolve it
+            video = VideoInfo.model_validate(await self._store.cache_get(*known, "metadata"))
+            await self._store.update_task(task.task_id, video=video)
+            return await self._from_cache(task, video)
         probe = await self._resolve(task)
-        video = probe.video
-        cached = await self._store.cache_get(video.platform, video.video_id, "transcript")
-        if cached is not None:
-            self.counters["cache_hits"] += 1
-            transcript = Transcript.model_validate(cached)
-            await self._store.update_task(
-                task.task_id, transcript=transcript, source=TranscriptSource.CACHE, cached=True, progress=1.0
-            )
-            return transcript
+        if await self._store.cache_get(probe.video.platform, probe.video.video_id, "transcript") is not None:
+            return await self._from_cache(task, probe.video)
         transcript = await self._subtitles(probe) or await self._speech_to_text(task, probe)
+        video = probe.video
         await self._store.cache_put(video.platform, video.video_id, "transcript", transcript.model_dump(mode="json"))
         await self._store.update_task(task.task_id, transcript=transcript, source=transcript.source, progress=1.0)
         return transcript
 
+    async def _from_cache(self, task: TaskRecord, video: VideoInfo) -> Transcript:
+        self.counters["cache_hits"] += 1
+        transcript = Transcript.model_validate(
+            await self._store.cache_get(video.platform, video.video_id, "transcript")
+        )
+        await self._store.update_task(
+            task.task_id, transcript=transcript, source=TranscriptSource.CACHE, cached=True, progress=1.0
+        )
+        return transcript
+
     async def _resolve(self, task: TaskRecord) -> media.Probe:
-        await self._store.update_task(task.task_id, status=TaskStatus.RESOLVING, progress=0.0, progress_detail={})
         probe = await asyncio.to_thread(
             media.probe, task.url, self._settings.media, allow_private=self._settings.allow_private_urls
         )
         video = probe.video
         await self._store.cache_put(video.platform, video.video_id, "metadata", video.model_dump(mode="json"))
+        for url in {task.url, video.url}:
+            await self._store.remember_alias(url, video.platform, video.video_id)
         await self._store.update_task(task.task_id, video=video)
         return probe
 

@@ -15,6 +15,7 @@ from actors.asr import SpeechRecognizer
 from actors.errors import InvalidURL, VidscribeError
 from actors.formats import FORMATS, render
 from actors.models import Transcript
+from serve_app.server import add_serve_command
 from serve_app.settings import Settings
 
 Handler = Callable[[argparse.Namespace], int]
@@ -146,14 +147,9 @@ class _Progress:
         self._bar.close()
 
 
-# ---------------------------------------------------------------------------------------
-# vidscribe serve — registered by the lead (add_serve_command), not here.
-# ---------------------------------------------------------------------------------------
-
-
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     add_transcribe_command,
-    # add_serve_command,
+    add_serve_command,  # serve_app/server.py
 ]
 
 

@@ -12,7 +12,6 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from actors.urlguard import check_url
 from fastapi import Depends, FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
@@ -24,6 +23,7 @@ from actors.formats import TranscriptFormat, media_type, render
 from actors.models import TaskOptions, TaskStatus
 from actors.records import TaskRecord
 from actors.store import StoreClient
+from actors.urlguard import check_url
 from serve_app.schemas import ErrorResponse, SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
 
@@ -137,6 +137,8 @@ class Gateway:
         options = TaskOptions.model_validate(body.options.model_dump())
         task, created = await self._store.create_task(url, options)
         if created:
+            if await self._store.cached_video(url) is not None:
+                task = await self._store.update_task(task.task_id, cached=True)
             self._dispatch()
         base = str(request.base_url).rstrip("/")
         return SubmitResponse(

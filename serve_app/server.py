@@ -75,6 +75,7 @@ def serve_forever(host: str, port: int, config: Path, num_cpus: int | None = Non
 
     from serve_app.app import APP_NAME, build_app
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.api_tokens:

@@ -61,11 +61,8 @@ def settings_for(tmp_path: Path, fake_llm: Any, wecom: Any, *, llm: bool = True,
         if llm
         else {}
     )
-    return Settings(
-        data_dir=tmp_path,
-        llm=llm_settings,
-        wecom={"webhook_url": wecom.webhook_url("group"), "window_s": 1, "retry_base_s": 0.02, **wecom_overrides},
-    )
+    wecom.window_s = 1  # the real limit logic (20 per window), a shorter window
+    return Settings(data_dir=tmp_path, llm=llm_settings, wecom=wecom.settings("group", **wecom_overrides))
 
 
 async def wait_all(store: Store, task_ids: list[str], timeout: float = 60) -> None:
@@ -116,7 +113,7 @@ async def test_blocks_arrive_contiguous_in_order(
     await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, task_ids)
 
     counts = assert_contiguous_blocks(wecom.messages("group"), expected_titles=titles)
-    assert max(sum(c.values()) if isinstance(c, dict) else c for c in counts.values()) >= 5
+    assert max(sum(c.values()) for c in counts.values()) >= 5  # some videos needed many parts
     for task_id in task_ids:
         task = store.get_task(task_id)
         assert task is not None and task.status is TaskStatus.DONE, task

@@ -99,7 +99,7 @@ def app_settings(data_dir: Path, video_site: Any, fake_llm: Any, wecom: Any, **o
             "timeout_s": 10,
             "retry_base_s": 0.05,
         },
-        "wecom": {"webhook_url": wecom.webhook_url("group-a"), "window_s": 2, "retry_base_s": 0.05},
+        "wecom": wecom.settings("group-a").model_dump() | {"webhook_url": wecom.webhook_url("group-a")},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
@@ -119,6 +119,7 @@ def service_factory(
     link_default_model: Callable[[Path], Path],
 ) -> Iterator[Callable[..., Service]]:
     """Deploy the app with settings overrides; torn down after the test."""
+    wecom.window_s = 2  # the real limit logic (20 per window), a shorter window
     from ray import serve
 
     from serve_app.app import APP_NAME, build_app

@@ -1,0 +1,305 @@
+"""Pytest plugin: a local "video site" on 127.0.0.1 that yt-dlp resolves like a real one.
+
+Pages hold `<video>` (and optionally `<track kind="subtitles">`), files are served with
+optional throttling and Content-Length, and every request path is recorded, so tests can
+check what the service fetched (e.g. "the media file was never requested"):
+
+    site.add_video("talk", subtitles_vtt=SPEECH_EN_VTT)    # -> page URL
+    site.add_file("/big.mp4", data, "video/mp4", throttle_bps=50_000, content_length=False)
+    site.add_page("/empty.html", "<html>...</html>"); site.add_redirect("/s/x", "/talk.html")
+    site.requests                                           # ["/talk.html", "/talk.en.vtt", ...]
+
+The six fixed cases are `subtitles_page`, `plain_page`, `media_file`, `short_link`,
+`missing` (404) and `no_media_page`. Run standalone for manual checks:
+`python -m tests.support.video_site --port 8002`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+
+DATA = Path(__file__).resolve().parents[1] / "data"
+SPEECH_EN_VIDEO = DATA / "speech_en.mp4"  # ~14.4 s, H.264 + AAC
+SPEECH_EN_AUDIO = DATA / "speech_en.m4a"  # the same audio only
+SPEECH_EN_TEXT = (DATA / "speech_en.txt").read_text(encoding="utf-8").strip()
+
+# The words of speech_en.txt, timed roughly as espeak says them.
+SPEECH_EN_VTT = """WEBVTT
+
+00:00:00.300 --> 00:00:03.600
+The quick brown fox jumps over the lazy dog.
+
+00:00:03.900 --> 00:00:09.200
+Every morning the village baker opens his shop before sunrise,
+
+00:00:09.200 --> 00:00:14.000
+and the smell of fresh bread fills the street.
+"""
+
+_CHUNK = 16 * 1024
+_RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+@dataclass
+class Resource:
+    """One thing the site serves at a path."""
+
+    body: bytes
+    content_type: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    throttle_bps: int | None = None  # bytes per second; None = as fast as possible
+    content_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+
+
+class VideoSite:
+    """A threaded HTTP server with pages, media files, redirects and a request log."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        self._resources: dict[str, Resource] = {}
+        self._requests: list[str] = []
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True)
+        self.base_url = f"http://{host}:{self._server.server_address[1]}"
+        self._add_fixed_cases()
+
+    def start(self) -> VideoSite:
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
+
+    def url(self, path: str) -> str:
+        """Absolute URL of `path` on this site."""
+        return urljoin(self.base_url + "/", path.lstrip("/"))
+
+    @property
+    def requests(self) -> list[str]:
+        """Every request path so far (query strings dropped), oldest first."""
+        with self._lock:
+            return list(self._requests)
+
+    def requested(self, path_or_url: str) -> int:
+        """How many times `path_or_url` was requested."""
+        path = urlsplit(path_or_url).path or "/"
+        return self.requests.count(path)
+
+    def add_page(self, path: str, page: str, *, status: int = 200) -> str:
+        """Serve an HTML page at `path`; returns its URL."""
+        return self._add(path, Resource(page.encode(), "text/html; charset=utf-8", status=status))
+
+    def add_file(
+        self,
+        path: str,
+        data: bytes | Path,
+        content_type: str,
+        *,
+        throttle_bps: int | None = None,
+        content_length: bool = True,
+    ) -> str:
+        """Serve `data` (bytes or a file's contents) at `path`; returns its URL."""
+        body = data.read_bytes() if isinstance(data, Path) else data
+        return self._add(path, Resource(body, content_type, throttle_bps=throttle_bps, content_length=content_length))
+
+    def add_redirect(self, path: str, target: str, *, status: int = 302) -> str:
+        """Redirect `path` to `target` (a path or URL); returns the redirecting URL."""
+        resource = Resource(b"", "text/plain", status=status, headers={"Location": self.url(target)})
+        return self._add(path, resource)
+
+    def add_video(
+        self,
+        name: str,
+        media: bytes | Path = SPEECH_EN_VIDEO,
+        subtitles_vtt: str | None = None,
+        *,
+        title: str | None = None,
+        audio_only: bool | None = None,
+        throttle_bps: int | None = None,
+        content_length: bool = True,
+        head: str = "",
+    ) -> str:
+        """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL.
+
+        `head` is extra HTML for the page's <head> (e.g. a JSON-LD block with a duration).
+        """
+        if audio_only is None:
+            audio_only = isinstance(media, Path) and media.suffix in (".m4a", ".mp3", ".ogg", ".opus", ".wav")
+        ext, tag, mime = ("m4a", "audio", "audio/mp4") if audio_only else ("mp4", "video", "video/mp4")
+        media_path = f"/media/{name}.{ext}"
+        self.add_file(media_path, media, mime, throttle_bps=throttle_bps, content_length=content_length)
+        track = ""
+        if subtitles_vtt is not None:
+            vtt_path = f"/media/{name}.en.vtt"
+            self.add_file(vtt_path, subtitles_vtt.encode(), "text/vtt; charset=utf-8")
+            track = f'<track kind="subtitles" srclang="en" label="English" src="{vtt_path}">'
+        page_title = html.escape(title or f"Video {name}")
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title>{head}</head>"
+            f"<body><h1>{page_title}</h1><{tag} controls src='{media_path}'>{track}</{tag}></body></html>"
+        )
+        return self.add_page(f"/{name}.html", page)
+
+    def media_path(self, name: str) -> str:
+        """The path of the media file `add_video(name)` serves (mp4 or m4a)."""
+        for ext in ("mp4", "m4a"):
+            if f"/media/{name}.{ext}" in self._resources:
+                return f"/media/{name}.{ext}"
+        raise KeyError(name)
+
+    # The six fixed cases.
+    @property
+    def subtitles_page(self) -> str:
+        return self.url("/subtitled.html")
+
+    @property
+    def plain_page(self) -> str:
+        return self.url("/plain.html")
+
+    @property
+    def media_file(self) -> str:
+        return self.url("/files/speech_en.mp4")
+
+    @property
+    def short_link(self) -> str:
+        """Redirects (302) to `subtitles_page`, like a b23.tv / youtu.be link."""
+        return self.url("/s/sub")
+
+    @property
+    def missing(self) -> str:
+        return self.url("/gone.html")
+
+    @property
+    def no_media_page(self) -> str:
+        return self.url("/article.html")
+
+    def _add_fixed_cases(self) -> None:
+        self.add_video("subtitled", subtitles_vtt=SPEECH_EN_VTT, title="A fox and a baker")
+        self.add_video("plain", title="A fox without subtitles")
+        self.add_file("/files/speech_en.mp4", SPEECH_EN_VIDEO, "video/mp4")
+        self.add_redirect("/s/sub", "/subtitled.html")
+        self.add_page(
+            "/article.html",
+            "<html><head><title>Just text</title></head><body><p>No video here, only words.</p></body></html>",
+        )
+
+    def _add(self, path: str, resource: Resource) -> str:
+        path = "/" + path.lstrip("/")
+        with self._lock:
+            self._resources[path] = resource
+        return self.url(path)
+
+    def _lookup(self, raw_path: str) -> tuple[str, Resource | None]:
+        path = urlsplit(raw_path).path or "/"
+        with self._lock:
+            self._requests.append(path)
+            return path, self._resources.get(path)
+
+
+def _handler_for(site: VideoSite) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        # HTTP/1.0: one request per connection, so a body without Content-Length ends at close.
+        protocol_version = "HTTP/1.0"
+
+        def do_GET(self) -> None:
+            self._serve(send_body=True)
+
+        def do_HEAD(self) -> None:
+            self._serve(send_body=False)
+
+        def log_message(self, format: str, *args: object) -> None:  # quiet test output
+            pass
+
+        def _serve(self, *, send_body: bool) -> None:
+            _, resource = site._lookup(self.path)
+            if resource is None:
+                resource = Resource(b"<html><body>404 Not Found</body></html>", "text/html", status=404)
+            body, status, extra = resource.body, resource.status, {}
+            if status == 200 and (wanted := _byte_range(self.headers.get("Range"), len(body))) is not None:
+                start, end = wanted
+                status, body = 206, body[start : end + 1]
+                extra["Content-Range"] = f"bytes {start}-{end}/{len(resource.body)}"
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", resource.content_type)
+                self.send_header("Accept-Ranges", "bytes")
+                if resource.content_length:
+                    self.send_header("Content-Length", str(len(body)))
+                for name, value in {**resource.headers, **extra}.items():
+                    self.send_header(name, value)
+                self.end_headers()
+                if send_body:
+                    _write(self.wfile, body, resource.throttle_bps)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (e.g. a size limit); nothing to clean up
+
+    return Handler
+
+
+def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """(first, last) byte of a single `Range: bytes=a-b` request, or None to send everything."""
+    match = _RANGE.match(header or "")
+    if match is None or size == 0:
+        return None
+    first, last = match.groups()
+    if not first:  # suffix range: the last N bytes
+        return max(0, size - int(last or 0)), size - 1
+    start = int(first)
+    end = min(int(last), size - 1) if last else size - 1
+    return (start, end) if start <= end else None
+
+
+def _write(out: object, body: bytes, throttle_bps: int | None) -> None:
+    """Write `body`, no faster than `throttle_bps` bytes per second when set."""
+    write = out.write  # type: ignore[attr-defined]
+    if not throttle_bps:
+        write(body)
+        return
+    chunk = max(1, min(_CHUNK, throttle_bps // 10))
+    started = time.monotonic()
+    for sent in range(0, len(body), chunk):
+        write(body[sent : sent + chunk])
+        out.flush()  # type: ignore[attr-defined]
+        ahead = (sent + chunk) / throttle_bps - (time.monotonic() - started)
+        if ahead > 0:
+            time.sleep(ahead)
+
+
+@pytest.fixture(scope="session")
+def video_site() -> Iterator[VideoSite]:
+    """The local video site, shared by the session; add your own videos for isolated request logs."""
+    site = VideoSite().start()
+    yield site
+    site.close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the test video site until Ctrl-C.")
+    parser.add_argument("--port", type=int, default=8002)
+    args = parser.parse_args()
+    site = VideoSite(port=args.port).start()
+    print(f"video site on {site.base_url}: {site.subtitles_page} {site.plain_page} {site.short_link}")
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        site.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,286 @@
+"""The WeCom client against the local receiver that enforces WeCom's limits."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+
+from actors.errors import DeliveryError
+from actors.wecom import BlockKind, RateLimiter, WeComClient, render_parts, render_status, strip_header
+from serve_app.settings import WeComSettings
+from tests.support.wecom_receiver import BlockOrderError, WeComReceiver, assert_contiguous_blocks
+
+KEY = "b7d0c3e2-5a1f-4c7e-9f51-0123456789ab"  # looks like a real robot key
+
+
+@pytest.fixture
+def fast(wecom: WeComReceiver) -> WeComSettings:
+    """Settings for KEY with a 1-second window on both sides and quick retries."""
+    wecom.window_s = 1.0
+    return wecom.settings(KEY, max_attempts=4, retry_base_s=0.02, timeout_s=2.0)
+
+
+@pytest.fixture
+async def client(fast: WeComSettings) -> AsyncIterator[WeComClient]:
+    wecom_client = WeComClient(fast)
+    yield wecom_client
+    await wecom_client.aclose()
+
+
+def url(settings: WeComSettings) -> str:
+    assert settings.webhook_url is not None
+    return settings.webhook_url.get_secret_value()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def test_markdown_and_text_arrive(wecom: WeComReceiver, fast: WeComSettings, client: WeComClient) -> None:
+    await client.send(url(fast), "**粗体** 和 `代码`\n第二行")
+    await client.send(url(fast), "纯文本", "text")
+    received = [(m.key, m.msgtype, m.content) for m in wecom.messages()]
+    assert received == [(KEY, "markdown", "**粗体** 和 `代码`\n第二行"), (KEY, "text", "纯文本")]
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "text"])
+async def test_rendered_parts_are_accepted_and_rebuild_the_text(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient, msgtype: str
+) -> None:
+    text = "\n\n".join(f"这一段讲的是视频转录的第{i}个要点。" * 12 for i in range(40))  # ~40 KB of CJK
+    parts = render_parts(BlockKind.PROOFREAD, "一个很长的视频", text, msgtype)
+    assert len(parts) > 5
+    for part in parts:
+        await client.send(url(fast), part, msgtype)
+    arrived = wecom.messages(KEY)
+    assert "".join(strip_header(m.content) for m in arrived) == text
+    assert assert_contiguous_blocks(arrived, ["一个很长的视频"]) == {"一个很长的视频": {"校对": len(parts)}}
+
+
+@pytest.mark.parametrize(("msgtype", "limit"), [("markdown", 4096), ("text", 2048)])
+async def test_too_long_is_refused_at_once(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient, msgtype: str, limit: int
+) -> None:
+    await client.send(url(fast), "中" * (limit // 3) + "a" * (limit % 3), msgtype)  # exactly the limit: fine
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(url(fast), "a" * (limit + 1), msgtype)
+    assert caught.value.errcode == 40058
+    assert len(wecom.requests) == 2  # no retry of a permanent refusal
+    assert len(wecom.messages()) == 1
+
+
+@pytest.mark.parametrize("key", ["unknown-key-0123456789", ""])
+async def test_bad_webhook_is_permanent(wecom: WeComReceiver, client: WeComClient, key: str) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(wecom.webhook_url(key, known=False), "hello")
+    assert caught.value.errcode == 93000
+    assert len(wecom.requests) == 1
+
+
+async def test_url_that_is_not_a_webhook_is_permanent(wecom: WeComReceiver, client: WeComClient) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(f"http://127.0.0.1:{wecom.port}/not/the/webhook?key={KEY}", "hello")
+    assert caught.value.errcode == 93000
+
+
+@pytest.mark.parametrize(
+    "injected", [("45009",), ("-1",), ("500",), ("reset",), ("-1", "reset", "500"), ("45009", "-1", "502")]
+)
+async def test_transient_failures_are_retried_and_delivered_once(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient, injected: tuple[str, ...]
+) -> None:
+    wecom.script(*injected)
+    await client.send(url(fast), "终于送达")
+    assert [m.content for m in wecom.messages()] == ["终于送达"]
+    assert len(wecom.requests) == len(injected) + 1
+    assert not wecom.pending_script
+
+
+async def test_rate_limited_answer_waits_a_window(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient
+) -> None:
+    wecom.script("45009")
+    started = time.monotonic()
+    await client.send(url(fast), "等一等")
+    assert time.monotonic() - started >= fast.window_s  # WeCom's window has to slide first
+    first, second = wecom.requests
+    assert second.arrived_at - first.arrived_at >= fast.window_s
+
+
+async def test_timeout_is_retried(wecom: WeComReceiver, fast: WeComSettings) -> None:
+    settings = fast.model_copy(update={"timeout_s": 0.3})
+    client = WeComClient(settings)
+    try:
+        wecom.script("slow:1")
+        started = time.monotonic()
+        await client.send(url(settings), "慢")
+        assert time.monotonic() - started < 1.0  # the second attempt did not wait for the slow one
+    finally:
+        await client.aclose()
+    # Like WeCom, the slow request still lands after its sender gave up: at-least-once.
+    deadline = time.monotonic() + 5
+    while len(wecom.messages()) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    assert [m.content for m in wecom.messages()] == ["慢", "慢"]
+
+
+async def test_gives_up_after_max_attempts_with_the_last_errcode(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient
+) -> None:
+    wecom.script(*["-1"] * fast.max_attempts)
+    with pytest.raises(DeliveryError) as caught:
+        await client.send(url(fast), "不会到")
+    assert caught.value.errcode == -1
+    assert len(wecom.requests) == fast.max_attempts
+    assert not wecom.messages()
+
+
+async def test_limiter_keeps_within_20_per_window(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient
+) -> None:
+    started = time.monotonic()
+    for number in range(25):
+        await client.send(url(fast), f"第{number}条")
+    elapsed = time.monotonic() - started
+    assert [r.errcode for r in wecom.requests] == [0] * 25  # the receiver refused none
+    assert [m.content for m in wecom.messages()] == [f"第{n}条" for n in range(25)]
+    assert elapsed >= wecom.window_s
+
+
+async def test_limiter_holds_for_concurrent_sends(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient
+) -> None:
+    await asyncio.gather(*(client.send(url(fast), f"并发{n}") for n in range(25)))
+    assert [r.errcode for r in wecom.requests] == [0] * 25
+    assert sorted(m.content for m in wecom.messages()) == sorted(f"并发{n}" for n in range(25))
+
+
+async def test_groups_are_limited_separately(wecom: WeComReceiver, fast: WeComSettings, client: WeComClient) -> None:
+    other = wecom.webhook_url("another-group-key-000000")
+    started = time.monotonic()
+    await asyncio.gather(*(client.send(webhook, str(n)) for n in range(20) for webhook in (url(fast), other)))
+    assert time.monotonic() - started < wecom.window_s  # 20 each fit one window
+    assert len(wecom.messages(KEY)) == len(wecom.messages("another-group-key-000000")) == 20
+
+
+async def test_webhook_key_never_logged(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wecom.script("-1", "500", "reset", "-1")
+    errors: list[DeliveryError] = []
+    for webhook in (url(fast), f"http://127.0.0.1:{free_port()}/cgi-bin/webhook/send?key={KEY}"):
+        with pytest.raises(DeliveryError) as caught:
+            await client.send(webhook, "失败的消息")
+        errors.append(caught.value)
+    assert [e.errcode for e in errors] == [-1, None]  # busy to the end; nobody listening
+    assert any("HTTP Request" in r.getMessage() for r in caplog.records)  # httpx did log the URL…
+    assert "key=b7d…" in caplog.text  # …redacted
+    assert KEY not in caplog.text
+    assert KEY[:12] not in caplog.text
+    assert all(KEY not in str(e) and KEY not in repr(e.args) for e in errors)
+
+
+async def test_status_notice_is_a_text_message(wecom: WeComReceiver, fast: WeComSettings, client: WeComClient) -> None:
+    await client.send(url(fast), render_status("失败：" + "很长的原因" * 500), "text")
+    (message,) = wecom.messages()
+    assert message.content.startswith("【状态】失败：") and message.content.endswith("…")
+
+
+# ---- the rate limiter alone, on a fake clock -------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        await asyncio.sleep(0)
+
+
+async def test_rate_limiter_sliding_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(2, 10.0, clock=clock, sleep=clock.sleep)
+    times = []
+    for _ in range(5):
+        await limiter.acquire("a")
+        times.append(clock.now)
+        clock.now += 1.0  # each send takes a second
+    assert times == [0.0, 1.0, 10.0, 11.0, 20.0]
+    before = clock.now
+    await limiter.acquire("b")  # another robot has its own window
+    assert clock.now == before
+
+
+async def test_rate_limiter_slot_counts_from_the_end_of_the_attempt() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(1, 10.0, clock=clock, sleep=clock.sleep)
+    async with limiter.slot("a"):
+        clock.now += 3.0  # a slow request: the server may have counted it as late as t=3
+    await limiter.acquire("a")
+    assert clock.now == 13.0
+
+
+# ---- the block checker itself -----------------------------------------------------------
+
+
+def block(title: str, proofread: int, summary: int = 0, kind: str = "校对") -> list[str]:
+    parts = [f"【{kind} {i}/{proofread}】{title}\nbody" for i in range(1, proofread + 1)]
+    return parts + [f"【总结 {i}/{summary}】{title}\nbody" for i in range(1, summary + 1)]
+
+
+def test_checker_accepts_good_order() -> None:
+    messages = ["【状态】已接收", *block("A", 3, 2), "【状态】完成", *block("B", 1, kind="转录"), *block("C", 2, 1)]
+    counts = assert_contiguous_blocks(messages, ["A", "B", "C"])
+    assert counts == {"A": {"校对": 3, "总结": 2}, "B": {"转录": 1}, "C": {"校对": 2, "总结": 1}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "complaint"),
+    [
+        ([*block("A", 3)[:2], *block("B", 1), block("A", 3)[2]], r"message #2 .*interrupts.*校对 3/3 of 'A'"),
+        ([*block("A", 2)[:1], "【状态】x", *block("A", 2)[1:]], r"message #1 .*status notice inside.*校对 1/2 of 'A'"),
+        ([*block("A", 2, 1)[:2], "【状态】x", *block("A", 2, 1)[2:]], r"message #3 .*'A' already had its block"),
+        ([*block("A", 3)[:2], block("A", 3)[1]], r"message #2 .*repeats a part of 'A'"),
+        ([block("A", 3)[0], block("A", 3)[2]], r"message #1 .*skips parts of 'A'"),
+        ([*block("A", 1), *block("B", 1), *block("A", 1)], r"message #2 .*'A' already had its block"),
+        (block("A", 3)[:2], r"'A' ends early: 校对 parts 3..3"),
+        (block("A", 2, 1)[2:], r"must start at 校对 1/n"),
+        (["hello"], r"message #0 .*neither"),
+    ],
+)
+def test_checker_names_the_break(messages: list[str], complaint: str) -> None:
+    with pytest.raises(BlockOrderError, match=complaint):
+        assert_contiguous_blocks(messages)
+
+
+def test_checker_expected_titles() -> None:
+    with pytest.raises(BlockOrderError, match=r"missing for \['B'\], unexpected blocks for \['C'\]"):
+        assert_contiguous_blocks([*block("A", 1), *block("C", 1)], ["A", "B"])
+
+
+async def test_receiver_answers_like_wecom(wecom: WeComReceiver) -> None:
+    """Bad JSON, empty content and over-limit requests get WeCom's errcodes over HTTP 200."""
+    wecom.limit, wecom.window_s = 3, 60.0
+    target = wecom.webhook_url("k-000000000000")
+    async with httpx.AsyncClient() as http:
+        answers: list[Any] = []
+        for body in (b"{not json", b'{"msgtype": "text", "text": {"content": ""}}', b'{"msgtype": "image"}'):
+            response = await http.post(target, content=body)
+            answers.append((response.status_code, response.json()["errcode"]))
+        answers.append((await http.post(target, json={"msgtype": "text", "text": {"content": "x"}})).json()["errcode"])
+    assert answers == [(200, 40008), (200, 44004), (200, 40008), 45009]  # 3 earlier requests counted
+    assert not wecom.messages()
