@@ -26,7 +26,7 @@ import yt_dlp
 from pydantic import BaseModel, Field
 from yt_dlp.networking import Request
 from yt_dlp.networking.exceptions import HTTPError
-from yt_dlp.utils import UnsupportedError
+from yt_dlp.utils import MEDIA_EXTENSIONS, UnsupportedError
 
 from actors.errors import (
     DownloadError,
@@ -52,6 +52,7 @@ _MAX_SUBTITLE_BYTES = 20 * 1024**2
 # Extractors whose ids are derived from the URL's last path segment ("index-1", "video"):
 # unique only together with the page they came from.
 _URL_DERIVED_ID_EXTRACTORS = {"generic", "html5"}
+_AUDIO_EXTS = frozenset(MEDIA_EXTENSIONS.audio)
 _NOT_FOUND = re.compile(
     r"video unavailable|does not exist|has been (?:removed|deleted)|no longer available|\b404\b|\b410\b",
     re.IGNORECASE,
@@ -92,7 +93,7 @@ def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> 
     video = _video_info(info, webpage_url)
     if video.duration is not None and video.duration > settings.max_duration_s:
         raise VideoTooLong(f"video is {video.duration:.0f} s long; the limit is {settings.max_duration_s:.0f} s")
-    chosen = _choose_format(_formats(info))
+    chosen = _choose_format(_formats(info), video.duration)
     if chosen is None:
         raise NoMedia(f"{webpage_url} has no downloadable audio")
     size = _stated_size(chosen)
@@ -134,7 +135,7 @@ def download_audio(
 ) -> Path:
     """Download the smallest audio-only format (else the smallest with audio) into `workdir`."""
     info = copy.deepcopy(probe.info)  # yt-dlp mutates what it processes
-    chosen = _choose_format(_formats(info))
+    chosen = _choose_format(_formats(info), probe.video.duration)
     if chosen is None:
         raise NoMedia(f"{probe.video.url} has no downloadable audio")
     check_url(str(chosen.get("url")), allow_private=allow_private, max_length=_DERIVED_URL_MAX)
@@ -143,6 +144,7 @@ def download_audio(
         settings,
         outtmpl={"default": "media.%(ext)s"},
         paths={"home": str(workdir), "temp": str(workdir)},
+        format=_format_selector(probe.video.duration),
         progress_hooks=[watch],
         overwrites=True,
         continuedl=False,
@@ -212,40 +214,52 @@ def _params(settings: MediaSettings, **extra: Any) -> dict[str, Any]:
         "playlist_items": "1",  # a page with several videos: the first one
         "cachedir": False,  # nothing written to ~/.cache
         "ffmpeg_location": _ffmpeg(),
-        "format": _select_format,
+        "format": _format_selector(None),  # probe() checks the choice itself, with the duration
     }
     params.update(extra)
     return params
 
 
-def _select_format(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """yt-dlp format selector: our choice, or any format so that probing never fails on it."""
-    formats: list[dict[str, Any]] = ctx["formats"]
-    chosen = _choose_format(formats)
-    if chosen is not None:
-        yield chosen
-    elif formats:
-        yield formats[-1]  # probe() then reports NoMedia itself, with a clear message
+def _format_selector(duration: float | None) -> Callable[[dict[str, Any]], Iterator[dict[str, Any]]]:
+    """A yt-dlp format selector making our choice (or any format, so that probing never fails on it)."""
+
+    def select(ctx: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        formats: list[dict[str, Any]] = ctx["formats"]
+        chosen = _choose_format(formats, duration)
+        if chosen is not None:
+            yield chosen
+        elif formats:
+            yield formats[-1]  # probe() then reports NoMedia itself, with a clear message
+
+    return select
 
 
-def _choose_format(formats: list[dict[str, Any]]) -> dict[str, Any] | None:
+def _choose_format(formats: list[dict[str, Any]], duration: float | None) -> dict[str, Any] | None:
     """Smallest audio-only format, else smallest format that may carry audio; None if none."""
     usable = [
         f
         for f in formats
         if f.get("url") and f.get("acodec") != "none" and not f.get("has_drm") and f.get("protocol") != "mhtml"
     ]
-    pool = [f for f in usable if f.get("vcodec") == "none"] or usable
+    pool = [f for f in usable if _audio_only(f)] or usable
     if not pool:
         return None
     order = {id(f): i for i, f in enumerate(formats)}  # yt-dlp lists formats worst first
 
-    def key(f: dict[str, Any]) -> tuple[float, bool, float, int]:
-        size = _stated_size(f) or _bitrate(f)
+    def key(f: dict[str, Any]) -> tuple[float, bool, float, bool, float, int]:
+        bitrate = _bitrate(f)
+        size = _stated_size(f) or (bitrate * 125 * duration if bitrate and duration else None)
         # The original-language track first (YouTube marks it), then the smallest.
-        return (-(f.get("language_preference") or 0), size is None, size or 0.0, order[id(f)])
+        language = -(f.get("language_preference") or 0)
+        return (language, size is None, size or 0.0, bitrate is None, bitrate or 0.0, order[id(f)])
 
     return min(pool, key=key)
+
+
+def _audio_only(fmt: dict[str, Any]) -> bool:
+    """Audio without video: stated by the codecs, or (pages with plain <source> tags) by the extension."""
+    vcodec = fmt.get("vcodec")
+    return vcodec == "none" or (vcodec is None and fmt.get("ext") in _AUDIO_EXTS and fmt.get("ext") != "ogg")
 
 
 def _formats(info: dict[str, Any]) -> list[dict[str, Any]]:
@@ -262,7 +276,7 @@ def _stated_size(fmt: dict[str, Any]) -> int | None:
 
 
 def _bitrate(fmt: dict[str, Any]) -> float | None:
-    """Kbit/s: orders formats by size when no size is stated (all share one duration)."""
+    """Kbit/s, when the metadata says."""
     bitrate = fmt.get("tbr") or fmt.get("abr")
     return float(bitrate) if bitrate else None
 

@@ -42,7 +42,10 @@ def _parse_cues(data: str, ext: str) -> list[tuple[float, float, list[str]]]:
     """(start, end, text lines) of every cue in a WebVTT or SRT file."""
     text = data.replace("\r\n", "\n").replace("\r", "\n")
     cues: list[tuple[float, float, list[str]]] = []
-    for block in re.split(r"\n[ \t]*\n", text):
+    # WebVTT ends a cue only at an empty line: YouTube's cues start with a line holding one
+    # space. SRT files in the wild separate cues with whitespace-only lines too.
+    separator = r"\n\n" if ext == "vtt" else r"\n[ \t]*\n"
+    for block in re.split(separator, text):
         lines = block.strip("\n").split("\n")
         # The timing line is the first or (after a cue id / SRT counter) the second line.
         index = next((i for i, line in enumerate(lines[:2]) if "-->" in line), None)

@@ -186,13 +186,15 @@ def check_url(
     allow_private: bool = False,
     allowed_hosts: Sequence[str] = (),
     max_length: int = 2048,
+    resolve: bool = True,
 ) -> str:
     """Return the normalised URL, or raise InvalidURL (malformed) / ForbiddenURL (refused host).
 
     A hostname is resolved and every address it resolves to must be allowed. A name that
     does not resolve now is let through: fetching it fails on its own, and the connect-time
     guard still checks whatever it resolves to later. This call may block on DNS: run it in
-    a thread from async code (`check_url_async`).
+    a thread from async code (`check_url_async`), or pass `resolve=False` to check only the
+    URL itself (format, literal addresses, local-only names) without any DNS lookup.
     """
     url = url.strip()
     if not url:
@@ -239,7 +241,7 @@ def check_url(
             if is_forbidden_ip(ip):
                 raise ForbiddenURL(f"address {ip} is not a public address")
         else:
-            _check_hostname(host, port or _SCHEMES[scheme])
+            _check_hostname(host, port or _SCHEMES[scheme], resolve)
 
     netloc = f"[{host}]" if isinstance(ip, ipaddress.IPv6Address) else host
     if port is not None and port != _SCHEMES[scheme]:
@@ -247,10 +249,12 @@ def check_url(
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, parts.fragment))
 
 
-def _check_hostname(host: str, port: int) -> None:
+def _check_hostname(host: str, port: int, resolve: bool) -> None:
     """Refuse local-only names and names that resolve to any forbidden address."""
     if host == "localhost" or host.endswith(".localhost"):  # RFC 6761: always loopback
         raise ForbiddenURL(f"host {host!r} is local")
+    if not resolve:
+        return
     for address in resolve_addresses(host, port):
         if is_forbidden_ip(address):
             raise ForbiddenURL(f"host {host!r} resolves to a non-public address ({address})")

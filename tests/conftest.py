@@ -4,4 +4,5 @@ pytest_plugins: list[str] = [
     "tests.support.asr",
     "tests.support.fake_llm",
     "tests.support.wecom_receiver",
+    "tests.support.video_site",
 ]

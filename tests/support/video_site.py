@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import argparse
 import html
+import io
+import json
 import re
 import threading
 import time
@@ -132,12 +134,8 @@ class VideoSite:
         audio_only: bool | None = None,
         throttle_bps: int | None = None,
         content_length: bool = True,
-        head: str = "",
     ) -> str:
-        """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL.
-
-        `head` is extra HTML for the page's <head> (e.g. a JSON-LD block with a duration).
-        """
+        """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL."""
         if audio_only is None:
             audio_only = isinstance(media, Path) and media.suffix in (".m4a", ".mp3", ".ogg", ".opus", ".wav")
         ext, tag, mime = ("m4a", "audio", "audio/mp4") if audio_only else ("mp4", "video", "video/mp4")
@@ -150,8 +148,46 @@ class VideoSite:
             track = f'<track kind="subtitles" srclang="en" label="English" src="{vtt_path}">'
         page_title = html.escape(title or f"Video {name}")
         page = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title>{head}</head>"
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title></head>"
             f"<body><h1>{page_title}</h1><{tag} controls src='{media_path}'>{track}</{tag}></body></html>"
+        )
+        return self.add_page(f"/{name}.html", page)
+
+    def add_described_video(
+        self,
+        name: str,
+        media: bytes | Path = SPEECH_EN_VIDEO,
+        *,
+        title: str | None = None,
+        author: str | None = None,
+        duration_s: float | None = None,
+        content_size: int | None = None,
+    ) -> str:
+        """A page `/<name>.html` describing `/media/<name>.mp4` with schema.org JSON-LD; returns its URL.
+
+        yt-dlp reads title, author, duration and size from it before downloading anything,
+        which is how real sites announce them. The values need not be true.
+        """
+        media_url = self.url(f"/media/{name}.mp4")
+        self.add_file(f"/media/{name}.mp4", media, "video/mp4")
+        meta: dict[str, object] = {
+            "@context": "https://schema.org",
+            "@type": "VideoObject",
+            "name": title or f"Video {name}",
+            "contentUrl": media_url,
+            "encodingFormat": "video/mp4",
+            "uploadDate": "2025-01-01",
+        }
+        if author is not None:
+            meta["author"] = {"@type": "Person", "name": author}
+        if duration_s is not None:
+            meta["duration"] = f"PT{duration_s:g}S"
+        if content_size is not None:
+            meta["contentSize"] = str(content_size)
+        page = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(str(meta['name']))}</title>"
+            f'<script type="application/ld+json">{json.dumps(meta)}</script></head>'
+            f"<body><p>Watch it in the app.</p></body></html>"
         )
         return self.add_page(f"/{name}.html", page)
 
@@ -264,17 +300,16 @@ def _byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     return (start, end) if start <= end else None
 
 
-def _write(out: object, body: bytes, throttle_bps: int | None) -> None:
+def _write(out: io.BufferedIOBase, body: bytes, throttle_bps: int | None) -> None:
     """Write `body`, no faster than `throttle_bps` bytes per second when set."""
-    write = out.write  # type: ignore[attr-defined]
     if not throttle_bps:
-        write(body)
+        out.write(body)
         return
     chunk = max(1, min(_CHUNK, throttle_bps // 10))
     started = time.monotonic()
     for sent in range(0, len(body), chunk):
-        write(body[sent : sent + chunk])
-        out.flush()  # type: ignore[attr-defined]
+        out.write(body[sent : sent + chunk])
+        out.flush()
         ahead = (sent + chunk) / throttle_bps - (time.monotonic() - started)
         if ahead > 0:
             time.sleep(ahead)
