@@ -1,9 +1,10 @@
 """Link resolution, platform subtitles and audio download, with yt-dlp used as a library.
 
 Plain module (no Ray). Every URL the service fetches for a user link goes through the
-SSRF guard first: the link itself, the page it redirected to, each subtitle track and
-the chosen media file. yt-dlp errors never leave this module raw: they become the
-typed errors of `actors.errors`.
+SSRF guard first (`check_url`: the link itself, the page it redirected to, each subtitle
+track and the chosen media file), and every connection yt-dlp opens is checked again at
+connect time (`GuardedYoutubeDL`: redirects, fragments, DNS rebinding). yt-dlp errors
+never leave this module raw: they become the typed errors of `actors.errors`.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from actors.errors import (
     VideoTooLong,
     VidscribeError,
 )
+from actors.guarded_net import GuardedYoutubeDL, forbidden_cause
 from actors.models import Transcript, TranscriptSource, VideoInfo
 from actors.subtitles import parse_subtitles
 from actors.urlguard import check_url
@@ -64,9 +66,10 @@ class SubtitleTrack(BaseModel):
 
     language: str
     ext: str  # "vtt" | "srt" | "json3"
-    url: str
+    url: str  # "" when the extractor already fetched the file (`data`)
     automatic: bool  # machine-made captions (YouTube auto captions, Bilibili AI subtitles)
     http_headers: dict[str, str] = Field(default_factory=dict)  # what the site expects (Referer, UA)
+    data: str | None = None  # the file itself, when the extractor fetched it (Bilibili converts JSON to SRT)
 
 
 class Probe(BaseModel):
@@ -80,7 +83,7 @@ class Probe(BaseModel):
 def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> Probe:
     """Resolve `url` without downloading media; raises the typed errors of actors.errors."""
     checked = check_url(url, allow_private=allow_private)
-    with yt_dlp.YoutubeDL(_params(settings)) as ydl, _typed_errors(checked):
+    with _typed_errors(checked), GuardedYoutubeDL(_probe_params(settings), allow_private=allow_private) as ydl:
         raw = ydl.extract_info(checked, download=False)
     entry = _first_video(raw)
     if entry is None:
@@ -99,17 +102,20 @@ def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> 
     size = _stated_size(chosen)
     if size is not None and size > settings.max_download_bytes:
         raise FileTooLarge(f"media is about {size} bytes; the limit is {settings.max_download_bytes} bytes")
-    return Probe(video=video, subtitles=_choose_subtitles(info, settings), info=info)
+    return Probe(video=video, subtitles=choose_subtitles(info, settings), info=info)
 
 
 def fetch_subtitles(probe: Probe, settings: MediaSettings, *, allow_private: bool = False) -> Transcript | None:
     """The first track that downloads and parses to some text, as a transcript; None if none does."""
-    with yt_dlp.YoutubeDL(_params(settings)) as ydl:
+    with GuardedYoutubeDL(_params(settings), allow_private=allow_private) as ydl:
         for track in probe.subtitles:
             try:
-                check_url(track.url, allow_private=allow_private, max_length=_DERIVED_URL_MAX)
-                data = _read_limited(ydl, track, _MAX_SUBTITLE_BYTES)
-                segments = parse_subtitles(data.decode("utf-8", errors="replace"), track.ext)
+                if track.data is not None:
+                    text = track.data
+                else:
+                    check_url(track.url, allow_private=allow_private, max_length=_DERIVED_URL_MAX)
+                    text = _read_limited(ydl, track, _MAX_SUBTITLE_BYTES).decode("utf-8", errors="replace")
+                segments = parse_subtitles(text, track.ext)
             except Exception as e:  # one bad track must not stop the next (or the ASR fallback)
                 log.warning("subtitle track %s (%s) unusable: %s", track.language, track.ext, e)
                 continue
@@ -150,7 +156,7 @@ def download_audio(
         continuedl=False,
     )
     try:
-        with yt_dlp.YoutubeDL(params) as ydl, _typed_errors(probe.video.url):
+        with _typed_errors(probe.video.url), GuardedYoutubeDL(params, allow_private=allow_private) as ydl:
             result = ydl.process_ie_result(info, download=True)
     except _TooLarge as e:
         raise FileTooLarge(
@@ -201,6 +207,12 @@ class _YtdlpLog:
 def _ffmpeg() -> str:
     """The ffmpeg binary of the imageio-ffmpeg wheel: no system ffmpeg needed."""
     return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def _probe_params(settings: MediaSettings) -> dict[str, Any]:
+    # Some extractors (Bilibili, ...) only list subtitles when asked to "write" them; with
+    # download=False nothing is written.
+    return _params(settings, writesubtitles=True, writeautomaticsub=settings.auto_captions)
 
 
 def _params(settings: MediaSettings, **extra: Any) -> dict[str, Any]:
@@ -321,6 +333,9 @@ def _typed_errors(url: str) -> Iterator[None]:
 
 def _translate(error: Exception, url: str) -> VidscribeError:
     """A typed error for a yt-dlp failure."""
+    forbidden = forbidden_cause(error)
+    if forbidden is not None:  # the connect-time guard refused a redirect or media host
+        return forbidden
     chain = _causes(error)
     for exc in chain:
         if isinstance(exc, HTTPError) and exc.status in (404, 410):
@@ -350,7 +365,7 @@ def _causes(error: BaseException) -> list[BaseException]:
     return seen
 
 
-def _read_limited(ydl: yt_dlp.YoutubeDL, track: SubtitleTrack, limit: int) -> bytes:
+def _read_limited(ydl: GuardedYoutubeDL, track: SubtitleTrack, limit: int) -> bytes:
     """The body of `track.url`, refusing more than `limit` bytes."""
     with ydl.urlopen(Request(track.url, headers=track.http_headers or None)) as response:
         data: bytes = response.read(limit + 1)
@@ -367,8 +382,13 @@ _EXT_PREFERENCE = {
 }
 
 
-def _choose_subtitles(info: dict[str, Any], settings: MediaSettings) -> list[SubtitleTrack]:
-    """Usable tracks, best first: manual ones in the preferred languages, then automatic ones."""
+def choose_subtitles(info: dict[str, Any], settings: MediaSettings) -> list[SubtitleTrack]:
+    """Usable tracks of a yt-dlp info dict, best first: manual ones in the preferred languages
+    (a preference also matches longer tags: "zh-Hans" takes "zh-Hans-CN"), then automatic ones.
+
+    Machine translations of automatic captions (YouTube `tlang=`) are left out: a transcript
+    is what was said, and ASR does better than a translation of a translation.
+    """
     manual: dict[str, list[dict[str, Any]]] = {}
     automatic: dict[str, list[dict[str, Any]]] = {}
     for lang, tracks in (info.get("subtitles") or {}).items():
@@ -399,13 +419,15 @@ def _pick_tracks(
             track = _best_track(available[lang], automatic)
             if track is not None:
                 language = re.sub(r"-orig$", "", lang)  # YouTube: "en-orig" is the original auto track
+                data = track.get("data")
                 chosen.append(
                     SubtitleTrack(
                         language=language,
                         ext=track["ext"],
-                        url=track["url"],
+                        url=str(track.get("url") or ""),
                         automatic=automatic,
                         http_headers={str(k): str(v) for k, v in (track.get("http_headers") or {}).items()},
+                        data=data if isinstance(data, str) and data.strip() else None,
                     )
                 )
     return chosen
@@ -423,10 +445,10 @@ def _best_track(tracks: list[dict[str, Any]], automatic: bool) -> dict[str, Any]
     """The track in the format we parse best; each gets an "ext"."""
     by_ext: dict[str, dict[str, Any]] = {}
     for track in tracks:
-        url = track.get("url")
-        if not isinstance(url, str) or not url:
-            continue  # inline "data" tracks are rare; skip them rather than special-case
-        ext = str(track.get("ext") or Path(url.split("?")[0]).suffix.lstrip(".")).lower()
+        url, data = track.get("url"), track.get("data")
+        if not (isinstance(url, str) and url) and not (isinstance(data, str) and data.strip()):
+            continue
+        ext = str(track.get("ext") or Path(str(url or "").split("?")[0]).suffix.lstrip(".")).lower()
         by_ext.setdefault(ext, {**track, "ext": ext})
     return next((by_ext[ext] for ext in _EXT_PREFERENCE[automatic] if ext in by_ext), None)
 

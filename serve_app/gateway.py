@@ -4,7 +4,6 @@ It never transcribes and never calls the LLM; every answer takes a couple of Sto
 calls, so it stays fast under any load. A full queue is a 429, never a hang.
 """
 
-from __future__ import annotations
 
 import asyncio
 import hmac
@@ -107,6 +106,9 @@ def authorize(request: Request, authorization: Annotated[str | None, Header()] =
 @serve.ingress(app)
 class Gateway:
     """The HTTP API of DESIGN.md."""
+
+    # No `from __future__ import annotations` in this module: Serve's ingress rebuilds
+    # the route signatures and FastAPI must see real classes, not strings.
 
     async def __init__(self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
         self._settings = settings

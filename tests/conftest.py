@@ -5,4 +5,5 @@ pytest_plugins: list[str] = [
     "tests.support.fake_llm",
     "tests.support.wecom_receiver",
     "tests.support.video_site",
+    "tests.support.service",
 ]

@@ -132,9 +132,7 @@ def test_same_file_name_on_two_pages_gives_two_cache_keys(video_site: VideoSite,
     assert first.video.cache_key != second.video.cache_key
 
 
-def test_preferred_language_prefix_matches_a_regional_track(
-    video_site: VideoSite, settings: MediaSettings
-) -> None:
+def test_preferred_language_prefix_matches_a_regional_track(video_site: VideoSite, settings: MediaSettings) -> None:
     video_site.add_file("/langs/de.vtt", b"WEBVTT\n\n00:00.000 --> 00:01.000\nHallo Welt\n", "text/vtt")
     video_site.add_file("/langs/en.vtt", b"WEBVTT\n\n00:00.000 --> 00:01.000\nHello world\n", "text/vtt")
     page = video_site.add_page(
@@ -190,9 +188,7 @@ def test_long_video_is_refused_after_download_when_the_page_did_not_say(
     assert list(base.iterdir()) == []
 
 
-def test_long_video_is_refused_from_metadata_before_download(
-    video_site: VideoSite, settings: MediaSettings
-) -> None:
+def test_long_video_is_refused_from_metadata_before_download(video_site: VideoSite, settings: MediaSettings) -> None:
     page = video_site.add_described_video("long-known", title="Two hours", author="Alice", duration_s=7200)
 
     ok = media.probe(page, settings, allow_private=True)
@@ -203,9 +199,7 @@ def test_long_video_is_refused_from_metadata_before_download(
     assert video_site.requested(video_site.media_path("long-known")) == 0
 
 
-def test_large_file_is_refused_from_metadata_before_download(
-    video_site: VideoSite, settings: MediaSettings
-) -> None:
+def test_large_file_is_refused_from_metadata_before_download(video_site: VideoSite, settings: MediaSettings) -> None:
     page = video_site.add_described_video("big-known", content_size=5 * 1024**3)
 
     with pytest.raises(FileTooLarge):
@@ -259,8 +253,12 @@ def test_private_link_is_refused_before_any_request(video_site: VideoSite, setti
 
 
 def test_workdir_is_removed_after_an_exception(base: Path) -> None:
-    with pytest.raises(RuntimeError), media_workdir(base) as workdir:
-        (workdir / "partial.m4a.part").write_bytes(b"x" * 100)
-        raise RuntimeError("boom")
+    def interrupted_download() -> None:
+        with media_workdir(base) as workdir:
+            (workdir / "media.m4a.part").write_bytes(b"x" * 100)
+            raise RuntimeError("connection lost")
+
+    with pytest.raises(RuntimeError, match="connection lost"):
+        interrupted_download()
 
     assert list(base.iterdir()) == []

@@ -40,7 +40,7 @@ def test_the_test_sites_vtt_gives_the_spoken_words() -> None:
 def test_srt_with_crlf_italics_and_ass_tags() -> None:
     srt = (
         "1\r\n00:00:00,000 --> 00:00:02,500\r\n{\\an8}<i>First</i> line\r\n\r\n"
-        "2\r\n00:00:02,500 --> 00:00:05,000\r\n<font color=\"#fff\">Second</font>\r\nline\r\n\r\n"
+        '2\r\n00:00:02,500 --> 00:00:05,000\r\n<font color="#fff">Second</font>\r\nline\r\n\r\n'
     )
 
     assert _spans(srt, "srt") == [(0.0, 2.5, "First line"), (2.5, 5.0, "Second\nline")]
@@ -105,5 +105,5 @@ def test_well_formed_files_without_cues_are_empty() -> None:
     ],
 )
 def test_garbage_is_a_value_error(data: str, ext: str) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=r"no \w+ cues|json3|unsupported"):
         parse_subtitles(data, ext)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import socket
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import Any
 import httpx
 import imageio_ffmpeg
 import pytest
+import trustme
 from hypothesis import example, given
 from hypothesis import strategies as st
 from yt_dlp import YoutubeDL
@@ -91,9 +93,10 @@ class Site:
     routes: dict[str, tuple[int, dict[str, str], bytes]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     port: int = 0
+    scheme: str = "http"
 
     def url(self, path: str = "/") -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        return f"{self.scheme}://{self.host}:{self.port}{path}"
 
     def page(self, path: str, html: str) -> str:
         self.routes[path] = (200, {"Content-Type": "text/html; charset=utf-8"}, html.encode())
@@ -108,7 +111,7 @@ class Site:
         return self.url(path)
 
 
-def _serve(site: Site) -> ThreadingHTTPServer:
+def _serve(site: Site, tls: ssl.SSLContext | None) -> ThreadingHTTPServer:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             site.requests.append(self.path)
@@ -124,18 +127,21 @@ def _serve(site: Site) -> ThreadingHTTPServer:
             pass
 
     server = ThreadingHTTPServer((site.host, 0), Handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
+        site.scheme = "https"
     site.port = server.server_address[1]
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server
 
 
 @pytest.fixture
-def make_site() -> Iterator[Callable[[str], Site]]:
+def make_site() -> Iterator[Callable[..., Site]]:
     servers: list[ThreadingHTTPServer] = []
 
-    def make(host: str = "127.0.0.1") -> Site:
+    def make(host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> Site:
         site = Site(host)
-        servers.append(_serve(site))
+        servers.append(_serve(site, tls))
         return site
 
     yield make
@@ -339,7 +345,7 @@ def test_numeric_hosts_parse_exactly_like_inet_aton(values: list[int], styles: l
 # ------------------------------------------------------------------ httpx: connect-time check
 
 
-async def test_httpx_guard_refuses_a_forbidden_peer(make_site: Callable[[str], Site]) -> None:
+async def test_httpx_guard_refuses_a_forbidden_peer(make_site: Callable[..., Site]) -> None:
     site = make_site("127.0.0.1")
     site.page("/", "hello")
     async with guarded_async_client(allow_private=False) as client:
@@ -351,7 +357,7 @@ async def test_httpx_guard_refuses_a_forbidden_peer(make_site: Callable[[str], S
     assert (response.status_code, response.text) == (200, "hello")
 
 
-async def test_httpx_guard_defeats_dns_rebinding(make_site: Callable[[str], Site], dns: FakeDNS) -> None:
+async def test_httpx_guard_defeats_dns_rebinding(make_site: Callable[..., Site], dns: FakeDNS) -> None:
     site = make_site("127.0.0.1")
     site.page("/hook", "ok")
     dns.answers["hook.example"] = [["93.184.215.14"], ["127.0.0.1"]]  # public first, then loopback
@@ -367,7 +373,7 @@ async def test_httpx_guard_defeats_dns_rebinding(make_site: Callable[[str], Site
     assert site.requests == ["/hook"]
 
 
-async def test_httpx_guard_checks_every_redirect_hop(make_site: Callable[[str], Site]) -> None:
+async def test_httpx_guard_checks_every_redirect_hop(make_site: Callable[..., Site]) -> None:
     public, private = make_site("127.0.0.1"), make_site("127.0.0.2")
     private.page("/secret", "secret")
     start = public.redirect("/go", private.url("/secret"))
@@ -380,6 +386,36 @@ async def test_httpx_guard_checks_every_redirect_hop(make_site: Callable[[str], 
     assert private.requests == []
 
 
+@pytest.fixture
+def tls_for_name(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext, Path]:
+    """(server context with a certificate for tls.example, client context trusting it, CA file)."""
+    ca = trustme.CA()
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("tls.example").configure_cert(server)
+    client = ssl.create_default_context()
+    ca.configure_trust(client)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    return server, client, ca_file
+
+
+async def test_httpx_guard_connects_to_the_checked_ip_but_verifies_tls_for_the_name(
+    make_site: Callable[..., Site], dns: FakeDNS, tls_for_name: tuple[ssl.SSLContext, ssl.SSLContext, Path]
+) -> None:
+    server_tls, client_tls, _ = tls_for_name
+    site = make_site("127.0.0.1", tls=server_tls)
+    site.page("/hook", "secure")
+    dns.answers["tls.example"] = [["127.0.0.1"]]
+    url = f"https://tls.example:{site.port}/hook"
+    async with guarded_async_client(allow_private=False, is_forbidden=only_second_loopback, verify=client_tls) as c:
+        response = await c.get(url)
+    assert response.text == "secure"
+    assert dns.lookups == ["tls.example"]  # one lookup: the connection went to the checked address
+    async with guarded_async_client(allow_private=False, verify=client_tls) as client:
+        with pytest.raises(ForbiddenURL):
+            await client.get(url)
+
+
 def test_httpx_guard_refuses_proxies_and_transports() -> None:
     for kwargs in ({"proxy": "http://10.0.0.1:3128"}, {"transport": httpx.AsyncHTTPTransport()}, {"mounts": {}}):
         with pytest.raises(TypeError):
@@ -390,7 +426,7 @@ def test_httpx_guard_refuses_proxies_and_transports() -> None:
 
 
 def test_ytdlp_guard_refuses_a_forbidden_page_and_allows_it_when_private_is_allowed(
-    make_site: Callable[[str], Site],
+    make_site: Callable[..., Site],
 ) -> None:
     site = make_site("127.0.0.1")
     page = site.page("/", video_page("Talk", "/talk.mp4"))
@@ -405,7 +441,7 @@ def test_ytdlp_guard_refuses_a_forbidden_page_and_allows_it_when_private_is_allo
     assert (video["extractor"], video["title"], video["url"]) == ("html5", "Talk (1)", site.url("/talk.mp4"))
 
 
-def test_ytdlp_guard_defeats_dns_rebinding(make_site: Callable[[str], Site], dns: FakeDNS) -> None:
+def test_ytdlp_guard_defeats_dns_rebinding(make_site: Callable[..., Site], dns: FakeDNS) -> None:
     site = make_site("127.0.0.1")
     site.page("/v", video_page("Rebound", "/v.mp4"))
     dns.answers["videos.example"] = [["93.184.215.14"], ["127.0.0.1"]]
@@ -423,7 +459,7 @@ def test_ytdlp_guard_defeats_dns_rebinding(make_site: Callable[[str], Site], dns
 
 @pytest.mark.parametrize("hop", ["redirect", "media", "subtitles"])
 def test_ytdlp_guard_checks_redirects_media_and_subtitles(
-    hop: str, make_site: Callable[[str], Site], tmp_path: Path
+    hop: str, make_site: Callable[..., Site], tmp_path: Path
 ) -> None:
     public, private = make_site("127.0.0.1"), make_site("127.0.0.2")
     public.file("/talk.mp4", b"\x00" * 2048, "video/mp4")
@@ -447,9 +483,7 @@ def test_ytdlp_guard_checks_redirects_media_and_subtitles(
     assert private.requests == []
 
 
-def test_ytdlp_guard_downloads_media_and_subtitles_it_may_reach(
-    make_site: Callable[[str], Site], tmp_path: Path
-) -> None:
+def test_ytdlp_guard_downloads_media_and_subtitles_it_may_reach(make_site: Callable[..., Site], tmp_path: Path) -> None:
     site = make_site("127.0.0.1")
     media = bytes(range(256)) * 64
     site.file("/talk.mp4", media, "video/mp4")
@@ -464,7 +498,30 @@ def test_ytdlp_guard_downloads_media_and_subtitles_it_may_reach(
     assert site.requests[:2] == ["/s/1", "/talk.html"]
 
 
-def test_ytdlp_guard_does_not_follow_a_redirect_to_ftp(make_site: Callable[[str], Site]) -> None:
+def test_ytdlp_guard_keeps_tls_verification_for_the_name(
+    make_site: Callable[..., Site],
+    dns: FakeDNS,
+    tls_for_name: tuple[ssl.SSLContext, ssl.SSLContext, Path],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server_tls, _, ca_file = tls_for_name
+    monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))  # read by the system store (no-certifi)
+    site = make_site("127.0.0.1", tls=server_tls)
+    site.page("/v", video_page("Secure", "/v.mp4"))
+    dns.answers["tls.example"] = [["127.0.0.1"]]
+    params = {**QUIET, "compat_opts": ["no-certifi"]}
+    with GuardedYoutubeDL(params, allow_private=False, is_forbidden=only_second_loopback) as ydl:
+        video = ydl.extract_info(f"https://tls.example:{site.port}/v", download=False)
+    assert video["title"] == "Secure (1)"
+    dns.answers["other.example"] = [["127.0.0.1"]]  # same server, a name its certificate lacks
+    with (
+        GuardedYoutubeDL(params, allow_private=False, is_forbidden=only_second_loopback) as ydl,
+        pytest.raises(DownloadError, match=r"(?i)certificate"),
+    ):
+        ydl.extract_info(f"https://other.example:{site.port}/v", download=False)
+
+
+def test_ytdlp_guard_does_not_follow_a_redirect_to_ftp(make_site: Callable[..., Site]) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.5)
     ftp_url = f"ftp://127.0.0.1:{listener.getsockname()[1]}/video.mp4"
@@ -499,7 +556,7 @@ def test_ytdlp_guard_refuses_downloaders_outside_python(info: dict[str, Any], tm
 
 
 def test_ytdlp_guard_keeps_ffmpeg_off_the_network_when_hls_falls_back_to_it(
-    make_site: Callable[[str], Site], tmp_path: Path
+    make_site: Callable[..., Site], tmp_path: Path
 ) -> None:
     # SAMPLE-AES is beyond the native HLS downloader, which then hands the stream to ffmpeg;
     # ffmpeg's own HTTP client would bypass the guard, so it may read local inputs only.

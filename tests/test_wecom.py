@@ -126,7 +126,7 @@ async def test_timeout_is_retried(wecom: WeComReceiver, fast: WeComSettings) -> 
         assert time.monotonic() - started < 1.0  # the second attempt did not wait for the slow one
     finally:
         await client.aclose()
-    # Like WeCom, the slow request still lands after its sender gave up: at-least-once.
+    # The timed-out request had reached the group all the same: at-least-once, never less.
     deadline = time.monotonic() + 5
     while len(wecom.messages()) < 2 and time.monotonic() < deadline:
         await asyncio.sleep(0.05)

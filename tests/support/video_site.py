@@ -72,8 +72,7 @@ class VideoSite:
         self._resources: dict[str, Resource] = {}
         self._requests: list[str] = []
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer((host, port), _handler_for(self))
-        self._server.daemon_threads = True
+        self._server = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True)
         self.base_url = f"http://{host}:{self._server.server_address[1]}"
         self._add_fixed_cases()
@@ -245,6 +244,11 @@ class VideoSite:
         with self._lock:
             self._requests.append(path)
             return path, self._resources.get(path)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # bursts of concurrent clients (benchmarks) must not see refused connections
 
 
 def _handler_for(site: VideoSite) -> type[BaseHTTPRequestHandler]:

@@ -11,7 +11,7 @@ HTTP to it. Like WeCom it answers HTTP 200 with `{"errcode", "errmsg"}`:
   request with a known key counts, refused ones included (the strict reading).
 
     wecom.script("45009", "-1", "500", "slow:3", "reset")  # next requests, in arrival order
-    wecom.delay_for("group", 3.0)                          # every message to one key is slow
+    wecom.delay_for("group", 3.0)                          # every answer to one key is slow
     wecom.limit, wecom.window_s = 20, 1.0                  # shorter window for fast tests
     wecom.messages("group"), wecom.requests                # what was accepted / everything
 
@@ -56,13 +56,12 @@ _STEP = re.compile(r"(-1|\d{5})|([1-5]\d\d)|slow:(\d+(?:\.\d+)?)|(reset)")
 
 @dataclass(frozen=True)
 class Message:
-    """One message WeCom accepted (times are time.monotonic())."""
+    """One message WeCom accepted (time.monotonic(), comparable across processes)."""
 
     key: str
     msgtype: str
     content: str
-    arrived_at: float  # when the request arrived
-    accepted_at: float  # when it was answered errcode 0 (after any delay)
+    arrived_at: float  # when the request arrived (and the group saw it)
 
 
 @dataclass
@@ -74,7 +73,8 @@ class Request:
     step: str | None  # the scripted injection it consumed, if any
     errcode: int | None = None  # the JSON errcode answered
     http_status: int | None = None
-    outcome: str = "pending"  # "errcode", "http", "reset" or "pending" while it runs
+    outcome: str = "pending"  # "errcode", "http", "reset" or "pending" until answered
+    answered_at: float | None = None
     body: bytes = field(default=b"", repr=False)
 
 
@@ -129,7 +129,7 @@ class WeComReceiver:
         """Queue injections for the next requests (any key), consumed in arrival order.
 
         "45009", "-1" or any 5-digit errcode: answer it; "500" (any 3-digit): that HTTP
-        status; "slow:3": wait 3 s, then handle normally; "reset": close the connection.
+        status; "slow:3": handle normally but answer 3 s late; "reset": close the connection.
         """
         for step in steps:
             if not _STEP.fullmatch(step):
@@ -138,7 +138,7 @@ class WeComReceiver:
             self._script.extend(steps)
 
     def delay_for(self, key: str, seconds: float) -> None:
-        """Delay every message to `key` by `seconds` before answering (0 removes it)."""
+        """Answer every request to `key` `seconds` late (0 removes it); a serial sender slows down."""
         with self._lock:
             self._delays[key] = seconds
 
@@ -154,7 +154,7 @@ class WeComReceiver:
         self.limit, self.window_s = DEFAULT_LIMIT, DEFAULT_WINDOW_S
 
     def messages(self, key: str | None = None) -> list[Message]:
-        """Accepted messages in the order they were accepted, of one key or all."""
+        """Accepted messages in arrival order (what the group saw), of one key or all."""
         with self._lock:
             return [m for m in self._messages if key is None or m.key == key]
 
@@ -227,8 +227,6 @@ class WeComReceiver:
             rate_limited = known and self._count(key, arrived)
             delay = self._delays.get(key, 0.0)
         scripted = _STEP.fullmatch(step) if step else None
-        if scripted and scripted.group(1):
-            return self._answer(record, int(scripted.group(1)))
         if scripted and scripted.group(2):
             record.outcome, record.http_status = "http", int(scripted.group(2))
             return web.Response(status=record.http_status, text="<html>scripted error</html>")
@@ -237,20 +235,30 @@ class WeComReceiver:
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=499)  # never reaches the client
-        if scripted and scripted.group(3):
-            await self._sleep(float(scripted.group(3)))
+        errcode = self._verdict(record, scripted, known, rate_limited, body)
+        # The group sees a message when it arrives; slowness is in the answer. So a sender
+        # that dies (or times out) mid-request has still delivered, in arrival order.
+        slow = float(scripted.group(3)) if scripted and scripted.group(3) else 0.0
+        await self._sleep(slow + delay)
+        return self._answer(record, errcode)
+
+    def _verdict(
+        self, record: Request, scripted: re.Match[str] | None, known: bool, rate_limited: bool, body: bytes
+    ) -> int:
+        """The errcode for this request; accepted messages are recorded here, at arrival."""
+        if scripted and scripted.group(1):
+            return int(scripted.group(1))
         if not known:
-            return self._answer(record, 93000)
+            return 93000
         if rate_limited:
-            return self._answer(record, 45009)
+            return 45009
         parsed = _parse(body)
         if isinstance(parsed, int):
-            return self._answer(record, parsed)
+            return parsed
         msgtype, content = parsed
-        await self._sleep(delay)
         with self._lock:
-            self._messages.append(Message(key, msgtype, content, arrived, time.monotonic()))
-        return self._answer(record, 0)
+            self._messages.append(Message(record.key, msgtype, content, record.arrived_at))
+        return 0
 
     def _count(self, key: str, now: float) -> bool:
         """Record one request for `key`; True when it is over the limit (caller holds the lock)."""
@@ -263,6 +271,7 @@ class WeComReceiver:
 
     def _answer(self, record: Request, errcode: int) -> web.Response:
         record.outcome, record.errcode, record.http_status = "errcode", errcode, 200
+        record.answered_at = time.monotonic()
         return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "scripted error")})
 
     async def _sleep(self, seconds: float) -> None:
