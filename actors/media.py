@@ -93,6 +93,8 @@ def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> 
     webpage_url = str(info.get("webpage_url") or checked)
     check_url(webpage_url, allow_private=allow_private, max_length=_DERIVED_URL_MAX)
 
+    if info.get("is_live"):
+        raise DownloadError("live streams cannot be transcribed; try again once the broadcast is over")
     video = _video_info(info, webpage_url)
     if video.duration is not None and video.duration > settings.max_duration_s:
         raise VideoTooLong(f"video is {video.duration:.0f} s long; the limit is {settings.max_duration_s:.0f} s")
@@ -159,9 +161,7 @@ def download_audio(
         with _typed_errors(probe.video.url), GuardedYoutubeDL(params, allow_private=allow_private) as ydl:
             result = ydl.process_ie_result(info, download=True)
     except _TooLarge as e:
-        raise FileTooLarge(
-            f"download passed {e.args[0]} bytes; the limit is {settings.max_download_bytes} bytes"
-        ) from e
+        raise FileTooLarge(f"media exceeds the limit of {settings.max_download_bytes} bytes ({e.args[0]})") from e
     path = _downloaded_file(result, workdir)
     duration = _audio_duration(path)
     if probe.video.duration is None and duration is not None and duration > settings.max_duration_s:
@@ -310,12 +310,13 @@ def _video_info(info: dict[str, Any], webpage_url: str) -> VideoInfo:
         video_id = f"{video_id}@{hashlib.sha256(page.encode()).hexdigest()[:12]}"
         title = re.sub(r" \(1\)$", "", title)  # html5 numbers entries: "Title (1)"
     duration = info.get("duration")
+    author = info.get("uploader") or info.get("channel") or info.get("creator")
     return VideoInfo(
         url=webpage_url,
         platform=str(info.get("extractor_key") or extractor or "unknown"),
         video_id=video_id,
         title=title,
-        author=info.get("uploader") or info.get("channel") or info.get("creator"),
+        author=str(author) if author else None,
         duration=float(duration) if duration else None,
     )
 
@@ -473,8 +474,10 @@ class _DownloadWatch:
             return
         done = int(status.get("downloaded_bytes") or 0)
         exact_total = status.get("total_bytes")
-        if done > self._limit or (exact_total and exact_total > self._limit):
-            raise _TooLarge(max(done, int(exact_total or 0)))
+        if exact_total and exact_total > self._limit:
+            raise _TooLarge(f"the server announced {exact_total} bytes")
+        if done > self._limit:
+            raise _TooLarge(f"aborted after {done} bytes")
         total = exact_total or status.get("total_bytes_estimate")
         if self._on_progress is not None and done > self._last:
             self._last = done

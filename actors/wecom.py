@@ -266,8 +266,9 @@ class WeComClient:
     def _backoff(self, attempt: int, errcode: int | None) -> float:
         """Doubling delay capped at one window; 45009 waits a whole window for it to slide."""
         window = self._settings.window_s
-        delay = min(self._settings.retry_base_s * 2 ** (attempt - 1), window)
-        return max(delay, window) if errcode == ERR_RATE_LIMITED else delay
+        if errcode == ERR_RATE_LIMITED:
+            return window
+        return min(self._settings.retry_base_s * 2 ** (attempt - 1), window)
 
     async def _attempt(self, webhook_url: str, payload: dict[str, Any]) -> None:
         try:

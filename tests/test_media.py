@@ -8,9 +8,9 @@ import av
 import pytest
 
 from actors import media
-from actors.errors import FileTooLarge, ForbiddenURL, NoMedia, VideoNotFound, VideoTooLong
-from actors.media import media_workdir
-from actors.models import TranscriptSource
+from actors.errors import DownloadError, FileTooLarge, ForbiddenURL, NoMedia, VideoNotFound, VideoTooLong
+from actors.media import Probe, SubtitleTrack, media_workdir
+from actors.models import TranscriptSource, VideoInfo
 from serve_app.settings import MediaSettings
 from tests.support.text import word_overlap
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_TEXT, SPEECH_EN_VIDEO, SPEECH_EN_VTT, VideoSite
@@ -260,5 +260,82 @@ def test_workdir_is_removed_after_an_exception(base: Path) -> None:
 
     with pytest.raises(RuntimeError, match="connection lost"):
         interrupted_download()
+
+    assert list(base.iterdir()) == []
+
+
+def test_subtitle_choice_follows_preferences_then_automatic_captions() -> None:
+    # The shapes yt-dlp gives for YouTube (auto captions with machine translations) and
+    # Bilibili (AI subtitles as "ai-zh", danmaku as xml, files already fetched into "data").
+    info = {
+        "subtitles": {
+            "danmaku": [{"ext": "xml", "url": "https://comment.example/1.xml"}],
+            "ai-zh": [{"ext": "srt", "data": "1\n00:00:00,000 --> 00:00:01,000\n大家好\n"}],
+            "en-GB": [
+                {"ext": "json3", "url": "https://subs.example/en.json3"},
+                {"ext": "vtt", "url": "https://subs.example/en.vtt"},
+            ],
+        },
+        "automatic_captions": {
+            "en-orig": [{"ext": "vtt", "url": "https://subs.example/auto?lang=en"}],
+            "zh-Hans": [{"ext": "vtt", "url": "https://subs.example/auto?lang=en&tlang=zh-Hans"}],
+        },
+    }
+    settings = MediaSettings(subtitle_languages=["zh-Hans", "zh", "en"])
+
+    chosen = media.choose_subtitles(info, settings)
+    without_auto = media.choose_subtitles(info, settings.model_copy(update={"auto_captions": False}))
+
+    assert [(t.language, t.ext, t.automatic) for t in chosen] == [
+        ("en-GB", "vtt", False),  # manual first, in the format parsed best
+        ("zh", "srt", True),  # Bilibili's AI subtitles count as automatic
+        ("en", "vtt", True),  # the original auto captions, never the machine translation
+    ]
+    assert chosen[1].data is not None and chosen[1].url == ""
+    assert [t.language for t in without_auto] == ["en-GB"]
+
+
+def test_inline_subtitle_track_needs_no_request(settings: MediaSettings) -> None:
+    video = VideoInfo(url="https://www.bilibili.com/video/BV1xx", platform="BiliBili", video_id="BV1xx")
+    track = SubtitleTrack(
+        language="zh", ext="srt", url="", automatic=True, data="1\n00:00:01,000 --> 00:00:02,500\n大家好\n"
+    )
+
+    transcript = media.fetch_subtitles(Probe(video=video, subtitles=[track], info={}), settings)
+
+    assert transcript is not None
+    assert [(s.start, s.end, s.text) for s in transcript.segments] == [(1.0, 2.5, "大家好")]
+
+
+def _video_without_audio(source: Path, target: Path) -> Path:
+    """Remux only the video stream of `source` (a silent screen recording, say)."""
+    with av.open(str(source)) as inp, av.open(str(target), "w") as out:
+        video_in = inp.streams.video[0]
+        video_out = out.add_stream_from_template(video_in)
+        for packet in inp.demux(video_in):
+            if packet.dts is not None:
+                packet.stream = video_out
+                out.mux(packet)
+    return target
+
+
+def test_video_without_audio_is_no_media(
+    video_site: VideoSite, settings: MediaSettings, base: Path, tmp_path: Path
+) -> None:
+    page = video_site.add_video("silent", media=_video_without_audio(SPEECH_EN_VIDEO, tmp_path / "silent.mp4"))
+
+    probe = media.probe(page, settings, allow_private=True)
+    with pytest.raises(NoMedia, match="no audio"), media_workdir(base) as workdir:
+        media.download_audio(probe, workdir, settings, allow_private=True)
+
+    assert list(base.iterdir()) == []
+
+
+def test_corrupt_media_is_a_download_error(video_site: VideoSite, settings: MediaSettings, base: Path) -> None:
+    page = video_site.add_video("corrupt", media=b"this is not an mp4 file " * 100)
+
+    probe = media.probe(page, settings, allow_private=True)
+    with pytest.raises(DownloadError, match="not playable"), media_workdir(base) as workdir:
+        media.download_audio(probe, workdir, settings, allow_private=True)
 
     assert list(base.iterdir()) == []

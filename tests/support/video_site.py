@@ -20,6 +20,7 @@ import argparse
 import html
 import io
 import json
+import mimetypes
 import re
 import threading
 import time
@@ -71,6 +72,7 @@ class VideoSite:
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._resources: dict[str, Resource] = {}
         self._requests: list[str] = []
+        self._media: dict[str, str] = {}  # video name -> its media file's path
         self._lock = threading.Lock()
         self._server = _Server((host, port), _handler_for(self))
         self._thread = threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True)
@@ -135,10 +137,13 @@ class VideoSite:
         content_length: bool = True,
     ) -> str:
         """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL."""
+        ext = media.suffix.lstrip(".").lower() if isinstance(media, Path) else "mp4"
+        mime = mimetypes.types_map.get(f".{ext}", "video/mp4") if ext != "m4a" else "audio/mp4"
         if audio_only is None:
-            audio_only = isinstance(media, Path) and media.suffix in (".m4a", ".mp3", ".ogg", ".opus", ".wav")
-        ext, tag, mime = ("m4a", "audio", "audio/mp4") if audio_only else ("mp4", "video", "video/mp4")
+            audio_only = mime.startswith("audio/")
+        tag = "audio" if audio_only else "video"
         media_path = f"/media/{name}.{ext}"
+        self._media[name] = media_path
         self.add_file(media_path, media, mime, throttle_bps=throttle_bps, content_length=content_length)
         track = ""
         if subtitles_vtt is not None:
@@ -167,8 +172,8 @@ class VideoSite:
         yt-dlp reads title, author, duration and size from it before downloading anything,
         which is how real sites announce them. The values need not be true.
         """
-        media_url = self.url(f"/media/{name}.mp4")
-        self.add_file(f"/media/{name}.mp4", media, "video/mp4")
+        self._media[name] = f"/media/{name}.mp4"
+        media_url = self.add_file(self._media[name], media, "video/mp4")
         meta: dict[str, object] = {
             "@context": "https://schema.org",
             "@type": "VideoObject",
@@ -191,11 +196,8 @@ class VideoSite:
         return self.add_page(f"/{name}.html", page)
 
     def media_path(self, name: str) -> str:
-        """The path of the media file `add_video(name)` serves (mp4 or m4a)."""
-        for ext in ("mp4", "m4a"):
-            if f"/media/{name}.{ext}" in self._resources:
-                return f"/media/{name}.{ext}"
-        raise KeyError(name)
+        """The path of the media file `add_video(name)` / `add_described_video(name)` serves."""
+        return self._media[name]
 
     # The six fixed cases.
     @property
