@@ -122,9 +122,7 @@ def _transcribe_url(url: str, settings: Settings) -> Transcript:
     workdir_base.mkdir(parents=True, exist_ok=True)
     with media.media_workdir(workdir_base) as workdir:
         with _Progress("downloading", unit="B", unit_scale=True) as progress:
-            audio = media.download_audio(
-                probe, workdir, settings.media, on_progress=progress, allow_private=private
-            )
+            audio = media.download_audio(probe, workdir, settings.media, on_progress=progress, allow_private=private)
         return _transcribe_file(Path(audio), settings)
 
 

@@ -1,0 +1,95 @@
+"""The FastAPI app shared by the Gateway and its routers: errors, auth, body limit.
+
+Routers in other modules (pages, listings) import `authorize`, `ApiError` and
+`store_of` from here; the Gateway includes them and fills `app.state` at start-up.
+"""
+
+import hmac
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+
+from actors.errors import VidscribeError
+from serve_app.schemas import ErrorResponse
+
+DEFAULT_MAX_BODY = 16 * 1024
+
+app = FastAPI(
+    title="vidscribe",
+    summary="Video link -> transcript -> proofread + summary -> WeCom group",
+    responses={401: {"model": ErrorResponse}},
+)
+
+
+class ApiError(Exception):
+    """An HTTP error with the API's error body."""
+
+    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(status, code, message, headers)
+        self.status, self.code, self.message, self.headers = status, code, message, headers
+
+
+def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+@app.exception_handler(ApiError)
+async def _api_error(request: Request, error: ApiError) -> JSONResponse:
+    return error_response(error.status, error.code, error.message, error.headers)
+
+
+@app.exception_handler(VidscribeError)
+async def _domain_error(request: Request, error: VidscribeError) -> JSONResponse:
+    status = error.http_status if 400 <= error.http_status < 500 else 400
+    return error_response(status, error.code, error.message)
+
+
+@app.exception_handler(RequestValidationError)
+async def _validation_error(request: Request, error: RequestValidationError) -> JSONResponse:
+    problems = "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}" for e in error.errors()
+    )
+    return error_response(422, "invalid_request", problems or "malformed request body")
+
+
+@app.middleware("http")
+async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    """Refuse bodies over `max_body_bytes` (413) before the route reads them."""
+    limit = getattr(request.app.state, "max_body_bytes", DEFAULT_MAX_BODY)
+    length = request.headers.get("content-length")
+    too_large = length is not None and (not length.isdigit() or int(length) > limit)
+    if length is None and request.method in ("POST", "PUT", "PATCH"):
+        too_large = len(await request.body()) > limit  # chunked upload: measure what arrived
+    if too_large:
+        return error_response(413, "body_too_large", f"request body over {limit} bytes")
+    return await call_next(request)
+
+
+def _token_ok(presented: str, tokens: list[str]) -> bool:
+    # Compare against every token without stopping early: timing reveals nothing.
+    matched = False
+    for token in tokens:
+        matched |= hmac.compare_digest(presented.encode(), token.encode())
+    return matched
+
+
+def authorize(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+    """Require `Authorization: Bearer <token>` with one of the configured tokens."""
+    scheme, _, presented = (authorization or "").partition(" ")
+    tokens: list[str] = getattr(request.app.state, "tokens", [])
+    if scheme.lower() != "bearer" or not presented.strip() or not _token_ok(presented.strip(), tokens):
+        raise ApiError(401, "unauthorized", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+
+
+def store_of(request: Request) -> Any:
+    """The async Store client the Gateway put on the app (`await store.get_task(...)`)."""
+    return request.app.state.store
+
+
+def settings_of(request: Request) -> Any:
+    """The service Settings the Gateway was built with."""
+    return request.app.state.settings
