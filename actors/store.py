@@ -13,6 +13,9 @@ from typing import Any
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from actors.metrics import TaskLifecycle
+from actors.models import TaskOptions
+from actors.records import TaskRecord
 from actors.store_db import Store
 from serve_app.settings import Settings
 
@@ -28,6 +31,19 @@ class StoreDeployment(Store):
     def __init__(self, settings: Settings) -> None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         super().__init__(settings.data_dir / STORE_FILE)
+        self._lifecycle = TaskLifecycle(self.count_unfinished)  # metrics: every status change passes here
+
+    def create_task(self, url: str, options: TaskOptions, **kwargs: Any) -> tuple[TaskRecord, bool]:
+        task, created = super().create_task(url, options, **kwargs)
+        if created:
+            self._lifecycle.created(task)
+        return task, created
+
+    def update_task(self, task_id: str, /, **fields: Any) -> TaskRecord:
+        task = super().update_task(task_id, **fields)
+        if "status" in fields:
+            self._lifecycle.status_set(task)
+        return task
 
     def ping(self) -> bool:
         return True

@@ -30,6 +30,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from pydantic import BaseModel
 
 from actors import outbox_db
+from actors.errors import VidscribeError
 from actors.models import Priority, TaskOptions, TaskStatus
 from actors.records import OutboxBlock, TaskError, TaskRecord
 
@@ -102,6 +103,13 @@ MIGRATIONS = {1: TASKS_SCHEMA + outbox_db.SCHEMA}
 RECORD_FIELDS = tuple(TaskRecord.model_fields)
 JSON_FIELDS = frozenset({"options", "progress_detail", "video", "transcript", "warnings", "error", "delivery"})
 OPEN_LEASE = "(lease_owner IS NULL OR lease_until <= ?)"  # claimable: nobody holds a live lease
+
+
+class QueueFull(VidscribeError):
+    """Too many unfinished tasks: the gateway answers 429 with Retry-After."""
+
+    code = "queue_full"
+    http_status = 429
 
 
 def new_task_id() -> str:
@@ -249,9 +257,19 @@ class Store:
 
     # -- tasks ------------------------------------------------------------------------
     def create_task(
-        self, url: str, options: TaskOptions, *, client: str | None = None, webhook: str | None = None
+        self,
+        url: str,
+        options: TaskOptions,
+        *,
+        client: str | None = None,
+        webhook: str | None = None,
+        max_unfinished: int | None = None,
     ) -> tuple[TaskRecord, bool]:
-        """(the unfinished task for this url and client, False) if there is one, else (a new task, True)."""
+        """(the unfinished task for this url and client, False) if there is one, else (a new task, True).
+
+        With `max_unfinished`, a new task beyond that many unfinished ones raises QueueFull.
+        A new task whose URL resolved before to a fully cached video is marked `cached`.
+        """
         url_key = normalize_url(url)
         with self._tx(write=True) as db:
             running = self._select(
@@ -262,8 +280,13 @@ class Store:
             )
             if running:
                 return running[0], False
+            if max_unfinished is not None:
+                unfinished = db.execute("SELECT COUNT(*) FROM tasks WHERE finished = 0").fetchone()[0]
+                if unfinished >= max_unfinished:
+                    raise QueueFull(f"{unfinished} tasks are waiting; retry later")
             now = time.time()
             record = TaskRecord(
+                cached=self._fully_cached(db, url_key),
                 task_id=new_task_id(),
                 url=url,
                 client=client,
@@ -488,10 +511,20 @@ class Store:
 
     def cached_video(self, url: str) -> tuple[str, str] | None:
         """The video behind `url` when both its metadata and transcript are cached."""
-        key = self.lookup_alias(url)
-        if key is None or any(self.cache_get(*key, layer) is None for layer in ("metadata", "transcript")):
-            return None
-        return key
+        with self._tx() as db:
+            row = db.execute(
+                "SELECT platform, video_id FROM aliases WHERE url_key = ?", (normalize_url(url),)
+            ).fetchone()
+            return (row[0], row[1]) if row is not None and self._fully_cached(db, normalize_url(url)) else None
+
+    @staticmethod
+    def _fully_cached(db: sqlite3.Connection, url_key: str) -> bool:
+        row = db.execute(
+            "SELECT COUNT(*) FROM aliases a JOIN cache c ON c.platform = a.platform AND c.video_id = a.video_id"
+            " WHERE a.url_key = ? AND c.layer IN ('metadata', 'transcript')",
+            (url_key,),
+        ).fetchone()
+        return bool(row[0] == 2)
 
     # -- outbox (actors/outbox_db.py) ----------------------------------------------
     def add_block(self, task_id: str, lane: str, key: str, parts: list[tuple[str, str]]) -> int:

@@ -56,8 +56,11 @@ class TranscribeJob:
         settings: Settings,
         recognizer: Callable[[], SpeechRecognizer],
         asr_slot: asyncio.Semaphore,
+        *,
+        on_asr: Callable[[float, float], None] | None = None,
     ) -> None:
         self._store = store
+        self._on_asr = on_asr  # (audio seconds, wall seconds) after each ASR run: the real-time factor
         self._settings = settings
         self._recognizer = recognizer
         self._asr_slot = asr_slot  # one ASR job at a time per replica; downloads overlap it
@@ -133,9 +136,13 @@ class TranscribeJob:
                 heard = ProgressReporter(self._store, task.task_id, loop)
                 self.counters["asr_runs"] += 1
                 language = task.options.language
-                return await asyncio.to_thread(
+                started = time.monotonic()
+                transcript = await asyncio.to_thread(
                     self._recognizer().transcribe,
                     Path(audio),
                     language=language,
                     on_progress=lambda done, total: heard(done, total, seconds=done, duration=total),
                 )
+                if self._on_asr is not None and transcript.duration:
+                    self._on_asr(transcript.duration, time.monotonic() - started)
+                return transcript

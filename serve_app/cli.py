@@ -15,6 +15,7 @@ from actors.asr import SpeechRecognizer
 from actors.errors import InvalidURL, VidscribeError
 from actors.formats import FORMATS, render
 from actors.models import Transcript
+from serve_app.client_cli import add_status_command, add_submit_command
 from serve_app.server import add_serve_command
 from serve_app.settings import Settings
 
@@ -148,6 +149,8 @@ class _Progress:
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     add_transcribe_command,
     add_serve_command,  # serve_app/server.py
+    add_submit_command,  # serve_app/client_cli.py
+    add_status_command,
 ]
 
 

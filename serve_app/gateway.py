@@ -16,7 +16,9 @@ from actors.formats import TranscriptFormat, media_type, render
 from actors.models import TaskOptions, TaskStatus
 from actors.records import TaskRecord
 from actors.store import StoreClient
+from actors.store_db import QueueFull
 from actors.urlguard import check_url
+from serve_app import listing, pages
 from serve_app.schemas import SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
 from serve_app.web import ApiError, app, authorize
@@ -27,6 +29,9 @@ PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADIN
 REDISPATCH_AFTER_S = 120.0  # a task with no live lease and no token for this long gets a new one
 SWEEP_INTERVAL_S = 15.0
 RETRY_AFTER_S = 30
+
+app.include_router(listing.router)  # GET /api/tasks, /api/task/{id}/events
+app.include_router(pages.router)  # /, /history, /view/{id} and its data, /static
 
 
 @serve.deployment(name="Gateway", max_ongoing_requests=200)
@@ -61,15 +66,12 @@ class Gateway:
             max_length=self._settings.max_url_length,
             resolve=False,  # DNS is checked by the worker; the gateway answers in milliseconds
         )
-        if await self._store.count_unfinished() >= self._settings.max_queued_tasks:
-            raise ApiError(
-                429, "queue_full", "too many tasks waiting; retry later", {"Retry-After": str(RETRY_AFTER_S)}
-            )
         options = TaskOptions.model_validate(body.options.model_dump())
-        task, created = await self._store.create_task(url, options)
+        try:  # one Store round trip: dedupe, bound the queue, create
+            task, created = await self._store.create_task(url, options, max_unfinished=self._settings.max_queued_tasks)
+        except QueueFull as full:
+            raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)}) from full
         if created:
-            if await self._store.cached_video(url) is not None:
-                task = await self._store.update_task(task.task_id, cached=True)
             self._dispatch()
         base = str(request.base_url).rstrip("/")
         return SubmitResponse(

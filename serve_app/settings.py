@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     max_url_length: int = Field(2048, description="Longest URL accepted.")
     max_body_bytes: int = Field(16 * 1024, description="Largest request body accepted.")
     max_queued_tasks: int = Field(200, description="Unfinished tasks beyond which submissions get 429.")
+    rate_limit_per_minute: int = Field(
+        120, description="Submissions per bearer token per minute, per Gateway replica (429 beyond); 0 disables."
+    )
 
     media: MediaSettings = Field(default_factory=MediaSettings)
     asr: AsrSettings = Field(default_factory=AsrSettings)

@@ -5,6 +5,7 @@ Routers in other modules (pages, listings) import `authorize`, `ApiError` and
 """
 
 import hmac
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -13,9 +14,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 
 from actors.errors import VidscribeError
+from serve_app.ratelimit import SlidingWindowLimiter, retry_after_header, token_key
 from serve_app.schemas import ErrorResponse
 
 DEFAULT_MAX_BODY = 16 * 1024
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_LIMITER_LOCK = threading.Lock()
 
 app = FastAPI(
     title="vidscribe",
@@ -78,11 +82,36 @@ def _token_ok(presented: str, tokens: list[str]) -> bool:
 
 
 def authorize(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
-    """Require `Authorization: Bearer <token>` with one of the configured tokens."""
+    """Require `Authorization: Bearer <token>` with one of the configured tokens, within its rate."""
     scheme, _, presented = (authorization or "").partition(" ")
     tokens: list[str] = getattr(request.app.state, "tokens", [])
     if scheme.lower() != "bearer" or not presented.strip() or not _token_ok(presented.strip(), tokens):
         raise ApiError(401, "unauthorized", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+    # Only requests that create work count: reads are cheap Store lookups that clients poll.
+    limiter = _rate_limiter(request)
+    if limiter is not None and request.method not in SAFE_METHODS:
+        wait = limiter.hit(token_key(presented.strip()))
+        if wait is not None:
+            raise ApiError(
+                429,
+                "rate_limited",
+                f"more than {limiter.limit} submissions a minute with this token; retry later",
+                {"Retry-After": retry_after_header(wait)},
+            )
+
+
+def _rate_limiter(request: Request) -> SlidingWindowLimiter | None:
+    """This replica's per-token limiter, made on first use from the settings (None: no limit)."""
+    state = request.app.state
+    limiter: SlidingWindowLimiter | None = getattr(state, "rate_limiter", None)
+    if limiter is None:
+        per_minute = int(getattr(getattr(state, "settings", None), "rate_limit_per_minute", 0) or 0)
+        if per_minute <= 0:
+            return None
+        with _LIMITER_LOCK:  # authorize runs in FastAPI's thread pool
+            limiter = getattr(state, "rate_limiter", None) or SlidingWindowLimiter(per_minute, 60.0)
+            state.rate_limiter = limiter
+    return limiter
 
 
 def store_of(request: Request) -> Any:

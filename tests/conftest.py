@@ -6,4 +6,5 @@ pytest_plugins: list[str] = [
     "tests.support.wecom_receiver",
     "tests.support.video_site",
     "tests.support.service",
+    "tests.support.local_gateway",
 ]

@@ -1,0 +1,152 @@
+"""vidscribe's metrics, recorded with `ray.util.metrics` in the deployments' processes.
+
+Every Ray node serves the metrics of its processes in Prometheus text format on its
+metrics export port, each name prefixed `ray_` by Ray (`vidscribe_tasks_completed`
+is scraped as `ray_vidscribe_tasks_completed_total`). docs/operations.md says where to
+scrape them and what to chart. Ray-side module: the deployment shells call it; the
+plain modules report through optional callbacks that the shells wire to it.
+
+Histogram sums are approximate: Ray 2.60 exports each observation's bucket midpoint,
+so quantiles come from the buckets (`histogram_quantile`), not from `_sum / _count`.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ray.util.metrics import Counter, Gauge, Histogram
+
+from actors.models import TaskStatus
+from actors.records import TaskRecord
+
+STAGE_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
+RTF_BUCKETS = [0.02, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5]
+LLM_BUCKETS_S = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300]
+NO_SOURCE = "none"  # the source tag of a task that failed before it had a transcript
+
+
+@dataclass(frozen=True)
+class _Instruments:
+    submitted: Counter
+    completed: Counter
+    failed: Counter
+    queue_depth: Gauge
+    stage_seconds: Histogram
+    asr_rtf: Histogram
+    wecom_messages: Counter
+    llm_seconds: Histogram
+
+
+@functools.cache
+def _instruments() -> _Instruments:
+    # Made on first use, inside a Ray worker: importing this module (the app builder
+    # does) must not need a Ray connection.
+    return _Instruments(
+        submitted=Counter(
+            "vidscribe_tasks_submitted", "New tasks accepted, by whether they were cached already.", tag_keys=("cached",)
+        ),
+        completed=Counter(
+            "vidscribe_tasks_completed", "Tasks done, by transcript source.", tag_keys=("source",)
+        ),
+        failed=Counter(
+            "vidscribe_tasks_failed",
+            "Tasks failed, by transcript source (none: failed before one) and error code.",
+            tag_keys=("source", "code"),
+        ),
+        queue_depth=Gauge("vidscribe_queue_depth", "Unfinished tasks (queued or in progress)."),
+        stage_seconds=Histogram(
+            "vidscribe_stage_seconds",
+            "Time a task spent in a pipeline stage (queued, resolving, ... delivering).",
+            boundaries=STAGE_BUCKETS_S,
+            tag_keys=("stage",),
+        ),
+        asr_rtf=Histogram(
+            "vidscribe_asr_real_time_factor",
+            "Speech recognition time divided by the audio's duration (below 1: faster than real time).",
+            boundaries=RTF_BUCKETS,
+            tag_keys=("device",),
+        ),
+        wecom_messages=Counter(
+            "vidscribe_wecom_messages",
+            "WeCom send attempts by result: sent, retried (busy, rate limited, network), refused.",
+            tag_keys=("result",),
+        ),
+        llm_seconds=Histogram(
+            "vidscribe_llm_call_seconds",
+            "Latency of one LLM chat completion, by model and outcome (ok, error).",
+            boundaries=LLM_BUCKETS_S,
+            tag_keys=("model", "outcome"),
+        ),
+    )
+
+
+class TaskLifecycle:
+    """Task counters, queue depth and stage durations, fed by the Store on every status change.
+
+    The Store is the one place every task's status passes through, so transitions are
+    seen exactly once. Stage start times live in memory: after a Store restart the
+    stage a task was in is not timed, everything after it is.
+    """
+
+    def __init__(self, count_unfinished: Callable[[], int]) -> None:
+        self._count_unfinished = count_unfinished
+        self._stages: dict[str, tuple[TaskStatus, float]] = {}  # task id -> (stage, entered at)
+        self._lock = threading.Lock()  # Serve runs the Store's sync methods in threads
+        _instruments().queue_depth.set(count_unfinished())
+
+    def created(self, task: TaskRecord) -> None:
+        """A new task was accepted."""
+        with self._lock:
+            self._stages[task.task_id] = (task.status, time.monotonic())
+        _instruments().submitted.inc(tags={"cached": "true" if task.cached else "false"})
+        self._update_depth()
+
+    def status_set(self, task: TaskRecord) -> None:
+        """The task's status was written (it may be the same as before)."""
+        now = time.monotonic()
+        with self._lock:
+            previous = self._stages.get(task.task_id)
+            if previous is not None and previous[0] is task.status:
+                return  # still the same stage (a retried step): its clock keeps running
+            if task.status.finished:
+                self._stages.pop(task.task_id, None)
+            else:
+                self._stages[task.task_id] = (task.status, now)
+        metrics = _instruments()
+        if previous is not None:
+            metrics.stage_seconds.observe(now - previous[1], tags={"stage": previous[0].value})
+        source = task.source.value if task.source else NO_SOURCE
+        if task.status is TaskStatus.DONE:
+            metrics.completed.inc(tags={"source": source})
+        elif task.status is TaskStatus.FAILED:
+            code = task.error.code if task.error else "unknown"
+            metrics.failed.inc(tags={"source": source, "code": code})
+        if task.status.finished:
+            self._update_depth()
+
+    def _update_depth(self) -> None:
+        _instruments().queue_depth.set(self._count_unfinished())
+
+
+def asr_observer(device: str) -> Callable[[float, float], None]:
+    """A TranscribeJob `on_asr(audio_s, wall_s)` callback recording the real-time factor."""
+
+    def observe(audio_s: float, wall_s: float) -> None:
+        if audio_s > 0:
+            _instruments().asr_rtf.observe(wall_s / audio_s, tags={"device": device})
+
+    return observe
+
+
+def wecom_event(result: str) -> None:
+    """A WeComClient `on_event` callback: one send attempt's result."""
+    _instruments().wecom_messages.inc(tags={"result": result})
+
+
+def llm_call(model: str, seconds: float, ok: bool) -> None:
+    """An LLMClient `on_call` callback: one chat completion's latency."""
+    _instruments().llm_seconds.observe(seconds, tags={"model": model, "outcome": "ok" if ok else "error"})

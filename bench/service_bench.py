@@ -1,0 +1,202 @@
+"""Issue 4 benchmarks through the real service on local Ray, each printed as a ratio or
+percentile measured side by side in this one run:
+
+  a) one ~4-minute speech video end to end through the service / bare faster-whisper on
+     the same audio with the same ASR settings (goal <= 1.15);
+  b) makespan of 6 videos behind a throttled download with the Transcriber pool / the
+     same 6 submitted one at a time (goal <= 0.5);
+  c) submit latency (median, p99) under 100 concurrent POSTs (goal: median < 50 ms).
+
+    .venv/bin/python bench/service_bench.py [a] [b] [c]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import imageio_ffmpeg
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from actors.asr import SpeechRecognizer
+from actors.model_assets import ensure_default_model
+from serve_app.server import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
+from serve_app.settings import AsrSettings
+from tests.support.fake_llm import FakeLLM
+from tests.support.service import TOKEN, Service, app_settings, free_port
+from tests.support.video_site import SPEECH_EN_AUDIO, VideoSite
+from tests.support.wecom_receiver import WeComReceiver
+
+ASR_THREADS = 2  # this machine's cores: the replica reserves them all, bare uses the same
+
+
+def long_speech(path: Path, repeats: int = 17) -> Path:
+    """~4 minutes of speech: the committed clip repeated (AAC copy, no re-encode)."""
+    listing = path.with_suffix(".txt")
+    listing.write_text(f"file '{SPEECH_EN_AUDIO}'\n" * repeats)
+    subprocess.run(
+        [
+            imageio_ffmpeg.get_ffmpeg_exe(),
+            "-loglevel",
+            "error",
+            "-y",
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-i",
+            str(listing),
+            "-c",
+            "copy",
+            str(path),
+        ],
+        check=True,
+    )
+    return path
+
+
+class Bench:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.site, self.llm, self.wecom = VideoSite().start(), FakeLLM().start(), WeComReceiver().start()
+        self.wecom.window_s = 1  # the 20-per-window logic, with a window that does not dominate
+        self.port = free_port()
+        self.data_dir = root / "data"
+        ensure_default_model(self.data_dir)
+
+    def deploy(self, transcriber: dict[str, Any], **overrides: Any) -> Service:
+        import ray
+        from ray import serve
+
+        from serve_app.app import APP_NAME, build_app
+
+        if not ray.is_initialized():
+            ray.init(num_cpus=4, resources={HEAD_RESOURCE: 1}, include_dashboard=False, logging_level="ERROR")
+            serve.start(http_options={"host": "127.0.0.1", "port": self.port})
+        _, options = load_app_config(DEFAULT_CONFIG)
+        options["Transcriber"] = {**options["Transcriber"], **transcriber}
+        settings = app_settings(self.data_dir, self.site, self.llm, self.wecom, **overrides)
+        settings["asr"] = {"cpu_threads": ASR_THREADS}
+        serve.run(build_app(settings, options), name=APP_NAME, route_prefix="/")
+        return Service(f"http://127.0.0.1:{self.port}", TOKEN, self.data_dir)
+
+    def undeploy(self) -> None:
+        from ray import serve
+
+        from serve_app.app import APP_NAME
+
+        serve.delete(APP_NAME)
+
+    def close(self) -> None:
+        import ray
+
+        if ray.is_initialized():
+            from ray import serve
+
+            serve.shutdown()
+            ray.shutdown()
+        self.site.close()
+        self.llm.stop()
+        self.wecom.stop()
+
+
+def bench_a(bench: Bench) -> None:
+    audio = long_speech(bench.root / "long.m4a")
+    recognizer = SpeechRecognizer(AsrSettings(cpu_threads=ASR_THREADS), bench.data_dir)
+    started = time.perf_counter()
+    transcript = recognizer.transcribe(audio)
+    bare = time.perf_counter() - started
+    del recognizer
+
+    page = bench.site.add_video("long-speech", audio, title="Four minutes")
+    service = bench.deploy(
+        {"ray_actor_options": {"num_cpus": ASR_THREADS}, "autoscaling_config": {"min_replicas": 1, "max_replicas": 1}}
+    )
+    started = time.perf_counter()
+    task_id = service.submit(page).json()["task_id"]
+    view = service.wait_finished([task_id], timeout=900)[task_id]
+    through_service = time.perf_counter() - started
+    bench.undeploy()
+    assert view["status"] == "done", view
+    print(
+        f"a) {transcript.duration:.0f} s of speech: bare faster-whisper {bare:.1f} s, "
+        f"through the service (submit -> delivered) {through_service:.1f} s"
+    )
+    print(f"   ratio service/bare = {through_service / bare:.3f} (goal <= 1.15)")
+
+
+def bench_b(bench: Bench) -> None:
+    size = SPEECH_EN_AUDIO.stat().st_size
+    throttle = size // 8  # each download takes ~8 s: the network is the slow part
+    pages = [
+        bench.site.add_video(f"slow-{i}", SPEECH_EN_AUDIO, title=f"Slow {i}", throttle_bps=throttle) for i in range(12)
+    ]
+    service = bench.deploy(
+        {"ray_actor_options": {"num_cpus": 1}, "autoscaling_config": {"min_replicas": 3, "max_replicas": 3}}
+    )
+    started = time.perf_counter()
+    ids = [service.submit(page).json()["task_id"] for page in pages[:6]]
+    views = service.wait_finished(ids, timeout=900)
+    pool = time.perf_counter() - started
+    started = time.perf_counter()
+    for page in pages[6:]:
+        task_id = service.submit(page).json()["task_id"]
+        views |= service.wait_finished([task_id], timeout=900)
+    one_at_a_time = time.perf_counter() - started
+    bench.undeploy()
+    assert {v["status"] for v in views.values()} == {"done"}
+    print(
+        f"b) 6 videos, downloads throttled to {throttle / 1000:.0f} kB/s (~8 s each): "
+        f"pool {pool:.1f} s, one at a time {one_at_a_time:.1f} s"
+    )
+    print(f"   makespan ratio pool/sequential = {pool / one_at_a_time:.3f} (goal <= 0.5)")
+
+
+def bench_c(bench: Bench) -> None:
+    service = bench.deploy({"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}}, max_queued_tasks=1000)
+    urls = [bench.site.url(f"/missing-{i}.html") for i in range(100)]
+
+    async def one(client: httpx.AsyncClient, url: str) -> tuple[int, float]:
+        started = time.perf_counter()
+        response = await client.post(f"{service.base_url}/api/transcribe", json={"url": url})
+        return response.status_code, time.perf_counter() - started
+
+    async def burst() -> list[tuple[int, float]]:
+        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+        async with httpx.AsyncClient(headers=service.auth, limits=limits, timeout=30) as client:
+            await client.get(f"{service.base_url}/healthz")
+            return list(await asyncio.gather(*(one(client, url) for url in urls)))
+
+    results = asyncio.run(burst())
+    bench.undeploy()
+    latencies = sorted(seconds * 1000 for _, seconds in results)
+    codes = sorted({code for code, _ in results})
+    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    print(
+        f"c) 100 concurrent POST /api/transcribe: status codes {codes}, "
+        f"median {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms (goal: median < 50 ms)"
+    )
+
+
+def main() -> None:
+    chosen = set(sys.argv[1:]) or {"a", "b", "c"}
+    with tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(Path(tmp))
+        try:
+            for name, run in (("c", bench_c), ("b", bench_b), ("a", bench_a)):
+                if name in chosen:
+                    run(bench)
+        finally:
+            bench.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,128 @@
+"""The web pages: submit (`/`), history (`/history`) and a task's view page (`/view/{id}`).
+
+The pages are static HTML + JS from serve_app/static/ (no CDN, no build step) that call
+the JSON API. The view page needs no token: its 128-bit random task id is the
+capability, so `/view/{id}/data`, `/events` and `/transcript` expose that one task —
+and only what `TaskView` shows, never the webhook or a token.
+"""
+
+import re
+from pathlib import Path
+from typing import Literal, cast
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
+
+from actors.formats import TranscriptFormat, media_type, render
+from actors.models import Segment
+from serve_app.exports import render_markdown
+from serve_app.listing import MAX_TASK_ID, event_stream, get_task_or_404, task_events
+from serve_app.schemas import TaskView
+from serve_app.web import ApiError, store_of
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+STATIC_FILES = frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())  # nothing else is served
+
+ExportFormat = Literal["txt", "srt", "vtt", "json", "md"]
+
+# Pages render untrusted text (titles, transcripts): only our own scripts may run, and
+# the capability URL must not leak to the video site through the Referer header.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-cache",
+}
+# A view page and its data are private to whoever holds the link.
+PRIVATE_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
+
+router = APIRouter()
+
+
+class TaskPage(TaskView):
+    """What the view page shows: the task view plus the timed segments of the transcript."""
+
+    segments: list[Segment]
+    language: str | None
+
+
+def _page(name: str, *, private: bool = False, status: int = 200) -> HTMLResponse:
+    html = (STATIC_DIR / name).read_text(encoding="utf-8")
+    return HTMLResponse(html, status_code=status, headers=PRIVATE_HEADERS if private else PAGE_HEADERS)
+
+
+@router.get("/", include_in_schema=False)
+async def submit_page() -> HTMLResponse:
+    """The submit form."""
+    return _page("submit.html")
+
+
+@router.get("/history", include_in_schema=False)
+async def history_page() -> HTMLResponse:
+    """The task list (the token comes from the browser's storage)."""
+    return _page("history.html")
+
+
+@router.get("/static/{name}", include_in_schema=False)
+async def static_file(name: str) -> FileResponse:
+    """One of the files in serve_app/static (a fixed set: no paths, no traversal)."""
+    if name not in STATIC_FILES:
+        raise ApiError(404, "not_found", "no such file")
+    return FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"})
+
+
+@router.get("/view/{task_id}", include_in_schema=False)
+async def view_page(task_id: str, request: Request) -> HTMLResponse:
+    """The task's page; a plain 404 page for an unknown id."""
+    if len(task_id) > MAX_TASK_ID or await store_of(request).get_task(task_id) is None:
+        return _page("missing.html", private=True, status=404)
+    return _page("view.html", private=True)
+
+
+@router.get("/view/{task_id}/data", response_model=TaskPage)
+async def view_data(task_id: str, request: Request, response: Response) -> TaskPage:
+    """The task as the view page shows it."""
+    task = await get_task_or_404(store_of(request), task_id)
+    response.headers.update(PRIVATE_HEADERS)
+    view = TaskView.of(task)
+    transcript = task.transcript
+    return TaskPage(
+        **view.model_dump(),
+        segments=transcript.segments if transcript else [],
+        language=transcript.language if transcript else None,
+    )
+
+
+@router.get("/view/{task_id}/events")
+async def view_events(task_id: str, request: Request) -> StreamingResponse:
+    """Live stage and progress changes (server-sent events), as /api/task/{id}/events."""
+    store = store_of(request)
+    await get_task_or_404(store, task_id)
+    return event_stream(task_events(store, task_id))
+
+
+@router.get("/view/{task_id}/transcript")
+async def view_transcript(task_id: str, request: Request, format: ExportFormat = "txt") -> Response:
+    """Download the transcript (txt, srt, vtt, json) or the whole result as Markdown (md)."""
+    task = await get_task_or_404(store_of(request), task_id)
+    if task.transcript is None:
+        raise ApiError(409, "not_ready", f"the transcript is not ready (status {task.status})")
+    if format == "md":
+        body, content_type = render_markdown(task), "text/markdown; charset=utf-8"
+    else:
+        fmt = cast(TranscriptFormat, format)  # every ExportFormat but md is a TranscriptFormat
+        body, content_type = render(task.transcript, fmt), media_type(fmt)
+    title = task.video.title if task.video and task.video.title else task_id
+    headers = {**PRIVATE_HEADERS, "Content-Disposition": attachment(title, format)}
+    return Response(body, media_type=content_type, headers=headers)
+
+
+def attachment(title: str, extension: str) -> str:
+    """A Content-Disposition naming the file after the video: ASCII fallback plus UTF-8 name."""
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title).strip()[:80] or "transcript"
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" _") or "transcript"
+    return f"attachment; filename=\"{ascii_name}.{extension}\"; filename*=UTF-8''{quote(name)}.{extension}"

@@ -1,0 +1,163 @@
+// Task page: live progress over server-sent events, then the summary, proofread text,
+// timed transcript, copy buttons and downloads. No token: the link is the capability.
+"use strict";
+
+(() => {
+  const taskId = decodeURIComponent(location.pathname.split("/")[2] || "");
+  const base = "/view/" + encodeURIComponent(taskId);
+  const $ = (id) => document.getElementById(id);
+  const FORMATS = [
+    ["md", "Markdown"],
+    ["txt", "TXT"],
+    ["srt", "SRT"],
+    ["vtt", "VTT"],
+    ["json", "JSON"],
+  ];
+  let current = null; // the last /data answer
+  let events = null;
+  let pollTimer = null;
+  let loading = null;
+
+  function showProgress(snapshot) {
+    const status = snapshot.status;
+    $("progress-box").hidden = !VS.isRunning(status);
+    $("status").replaceChildren(VS.badge(status));
+    const at = VS.STAGES.indexOf(status);
+    $("stages").replaceChildren(
+      ...VS.STAGES.filter((s) => s !== "done").map((stage, i) =>
+        VS.el("li", { className: i < at ? "past" : i === at ? "current" : "", text: VS.LABELS[stage], dataset: { stage } }),
+      ),
+    );
+    const progress = snapshot.progress || {};
+    const fraction = Math.max(0, Math.min(1, progress.fraction || 0));
+    $("meter").style.width = Math.round(fraction * 100) + "%";
+    let detail = VS.progressDetail(progress);
+    if (status === "delivering" && snapshot.delivery && snapshot.delivery.total) {
+      detail = `${snapshot.delivery.sent} / ${snapshot.delivery.total}`;
+    }
+    const label = VS.LABELS[status] || status;
+    $("progress-text").textContent = `${label} · ${Math.round(fraction * 100)}%${detail ? " · " + detail : ""}`;
+    document.title = `${label} · vidscribe`;
+  }
+
+  function paragraphs(text) {
+    return text
+      .split(/\n\s*\n/)
+      .map((p) => p.trim())
+      .filter(Boolean)
+      .map((p) => VS.el("p", { text: p }));
+  }
+
+  function render(data) {
+    current = data;
+    const video = data.video || {};
+    const title = video.title || (video.url || "").replace(/^https?:\/\//, "") || "任务 " + data.task_id;
+    $("title").textContent = title;
+    const meta = [];
+    if (video.platform) meta.push(video.platform);
+    if (video.author) meta.push(video.author);
+    if (video.duration) meta.push(VS.clock(video.duration));
+    if (data.source) meta.push(VS.SOURCES[data.source] || data.source);
+    const parts = [VS.badge(data.status), " "];
+    meta.forEach((m) => parts.push(m, " · "));
+    if (video.url) {
+      parts.push(VS.el("a", { href: video.url, target: "_blank", rel: "noopener noreferrer", text: "原视频 Original" }));
+    } else if (meta.length) {
+      parts.pop();
+    }
+    $("meta").replaceChildren(...parts);
+    showProgress({ status: data.status, progress: data.progress, delivery: { sent: data.delivery.parts_sent, total: data.delivery.parts_total } });
+    if (!VS.isRunning(data.status)) document.title = `${title} · vidscribe`;
+
+    $("error-box").hidden = !data.error;
+    if (data.error) $("error-text").textContent = `${data.error.message} [${data.error.code}]`;
+    $("warnings").hidden = !data.warnings.length;
+    $("warnings").replaceChildren(...data.warnings.map((w) => VS.el("li", { text: w })));
+
+    $("summary-box").hidden = !data.summary;
+    $("summary").textContent = data.summary || "";
+    $("proofread-box").hidden = !data.proofread;
+    $("proofread").replaceChildren(...paragraphs(data.proofread || ""));
+
+    const segments = data.segments || [];
+    $("transcript-box").hidden = !segments.length;
+    $("segments").replaceChildren(
+      ...segments.map((s) => VS.el("li", {}, VS.el("span", { className: "ts", text: VS.clock(s.start) }), VS.el("span", { text: s.text.trim() }))),
+    );
+    $("downloads-box").hidden = !segments.length;
+    if (segments.length && !$("downloads").children.length) {
+      $("downloads").replaceChildren(
+        ...FORMATS.map(([format, label]) =>
+          VS.el("a", { className: "button", href: `${base}/transcript?format=${format}`, download: "", text: label, dataset: { format } }),
+        ),
+      );
+    }
+  }
+
+  // One /data request at a time; a request asked for meanwhile runs once after it.
+  async function refresh() {
+    if (loading) {
+      loading.again = true;
+      return;
+    }
+    loading = { again: false };
+    try {
+      render(await VS.api(base + "/data"));
+    } catch (error) {
+      if (error.status === 404) $("title").textContent = "任务不存在 Task not found";
+    } finally {
+      const again = loading.again;
+      loading = null;
+      if (again) refresh();
+    }
+  }
+
+  function follow() {
+    if (!window.EventSource) return poll();
+    events = new EventSource(base + "/events");
+    events.addEventListener("stage", (e) => {
+      showProgress(JSON.parse(e.data));
+      refresh(); // a new stage may bring a new text (transcript, proofread, summary)
+    });
+    events.addEventListener("progress", (e) => showProgress(JSON.parse(e.data)));
+    events.addEventListener("end", () => {
+      events.close(); // or EventSource would reconnect to a finished stream
+      events = null;
+      refresh();
+    });
+    events.onerror = () => {
+      // EventSource retries by itself; once it gives up, poll instead.
+      if (events && events.readyState === EventSource.CLOSED) {
+        events = null;
+        poll();
+      }
+    };
+  }
+
+  function poll() {
+    clearTimeout(pollTimer);
+    pollTimer = setTimeout(async () => {
+      await refresh();
+      if (current && VS.isRunning(current.status)) poll();
+    }, 2000);
+  }
+
+  document.addEventListener("click", async (event) => {
+    const button = event.target.closest("button[data-copy]");
+    if (!button || !current) return;
+    const what = button.dataset.copy;
+    const text = what === "transcript" ? current.transcript : current[what];
+    try {
+      await VS.copyText(text || "");
+      button.textContent = "已复制 Copied ✓";
+    } catch (error) {
+      button.textContent = "复制失败 Failed";
+    }
+    setTimeout(() => (button.textContent = "复制 Copy"), 2000);
+  });
+
+  (async () => {
+    await refresh();
+    if (current && VS.isRunning(current.status)) follow();
+  })();
+})();
