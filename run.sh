@@ -9,6 +9,24 @@ VENV=${VIDSCRIBE_VENV:-.venv}
 PYTHON=${PYTHON:-python3.11}
 command -v "$PYTHON" >/dev/null || PYTHON=python3
 
+# The page tests drive Debian's Chromium (never a downloaded browser build); the CJK font
+# makes their screenshots readable. Installed only when missing and only as root.
+install_browser() {
+  local packages="chromium chromium-driver fonts-liberation fonts-wqy-microhei"
+  if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "WenQuanYi Micro Hei"; then
+    return
+  fi
+  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+    echo "run.sh: not root: the browser tests skip without /usr/bin/chromium" >&2
+    return
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  # shellcheck disable=SC2086
+  apt-get install -y -qq --no-install-recommends $packages >/dev/null 2>&1 \
+    || { apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends $packages >/dev/null; } \
+    || echo "run.sh: could not install chromium: the browser tests will skip" >&2
+}
+
 install() {
   if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
@@ -26,6 +44,7 @@ case "$cmd" in
     ;;
   test)
     install
+    install_browser
     "$VENV/bin/ruff" check .
     "$VENV/bin/ruff" format --check .
     "$VENV/bin/mypy"

@@ -91,9 +91,7 @@ class SpeechRecognizer:
             segments = to_simplified(segments)
         if on_progress is not None:
             on_progress(duration, duration)
-        return Transcript(
-            segments=segments, language=detected, duration=duration, source=TranscriptSource.ASR
-        )
+        return Transcript(segments=segments, language=detected, duration=duration, source=TranscriptSource.ASR)
 
     def _run(
         self, samples: np.ndarray, duration: float, language: str | None
@@ -132,9 +130,7 @@ def _decode(audio: Path) -> np.ndarray:
     return samples
 
 
-def _collect(
-    raw: Iterable[WhisperSegment], duration: float, on_progress: ProgressCallback | None
-) -> list[Segment]:
+def _collect(raw: Iterable[WhisperSegment], duration: float, on_progress: ProgressCallback | None) -> list[Segment]:
     # `raw` is lazy: decoding happens while we iterate, so progress follows real work.
     segments: list[Segment] = []
     done = 0.0

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from actors import tasklog
 from actors.errors import DeliveryError
 from actors.records import OutboxBlock, TaskRecord
 from actors.wecom import BlockKind, WeComClient, render_parts, render_status
@@ -82,6 +83,7 @@ class DeliveryLanes:
             await self._send_block(block)
 
     async def _send_block(self, block: OutboxBlock) -> None:
+        tasklog.bind(block.task_id)  # the lane's log lines carry the task of the block it sends
         for part in block.parts:
             while True:
                 try:

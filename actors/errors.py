@@ -76,6 +76,13 @@ class TranscriptionError(VidscribeError):
     http_status = 500
 
 
+class NoSpeech(TranscriptionError):
+    """The audio holds no speech (silence, noise, music): nothing to transcribe."""
+
+    code = "no_speech"
+    http_status = 400
+
+
 class LLMError(VidscribeError):
     """The LLM kept failing for one step (after retries)."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import openai
-from openai.types.chat import ChatCompletionMessageParam
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 
 from actors.errors import LLMError
 from actors.models import VideoInfo
@@ -79,10 +79,11 @@ def system_message(instructions: str, video: VideoInfo) -> str:
 class LLMClient:
     """Proofreads and summarises with the configured endpoint; one per process is enough."""
 
-    def __init__(self, settings: LLMSettings) -> None:
+    def __init__(self, settings: LLMSettings, *, on_call: Callable[[str, float, bool], None] | None = None) -> None:
         if not settings.base_url:
             raise LLMError("no LLM base URL is configured", code="llm_not_configured")
         self._settings = settings
+        self._on_call = on_call  # (model, seconds, ok) after each chat completion attempt (metrics)
         key = settings.api_key.get_secret_value() if settings.api_key else ""
         self._client = openai.AsyncOpenAI(
             base_url=settings.base_url,
@@ -163,9 +164,7 @@ class LLMClient:
                 code="transcript_too_long",
             )
 
-    async def _proofread_chunk(
-        self, index: int, total: int, chunk: str, system: str
-    ) -> tuple[str, str | None]:
+    async def _proofread_chunk(self, index: int, total: int, chunk: str, system: str) -> tuple[str, str | None]:
         """The proofread chunk (or the original) and a warning when the answer was implausible."""
         body = chunk.strip()
         if not body:
@@ -200,7 +199,7 @@ class LLMClient:
         for attempt in range(attempts):
             retry_after: float | None = None
             try:
-                response = await self._client.chat.completions.create(model=model, messages=messages)
+                response = await self._create(model, messages)
             except openai.APIStatusError as e:
                 reason = f"HTTP {e.status_code}: {_short(e.message)}"
                 if not (e.status_code in _RETRYABLE_STATUS or e.status_code >= 500):
@@ -227,6 +226,19 @@ class LLMClient:
             log.warning("%s: %s; retry %d/%d in %.2fs", label, reason, attempt + 1, attempts - 1, delay)
             await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _create(self, model: str, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
+        """One chat completion attempt, timed for `on_call`."""
+        started = time.monotonic()
+        try:
+            response = await self._client.chat.completions.create(model=model, messages=messages)
+        except Exception:
+            if self._on_call is not None:
+                self._on_call(model, time.monotonic() - started, False)
+            raise
+        if self._on_call is not None:
+            self._on_call(model, time.monotonic() - started, True)
+        return response
 
 
 def _clean(answer: str) -> str:

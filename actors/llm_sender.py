@@ -5,6 +5,7 @@ from __future__ import annotations
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from actors import metrics, tasklog
 from actors.mailbox import Mailbox
 from actors.store import StoreClient
 from serve_app.settings import Settings
@@ -17,7 +18,10 @@ class LLMSender:
     """Mailbox for finished transcripts: generate, then deliver in order."""
 
     async def __init__(self, settings: Settings, store: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
-        self._mailbox = Mailbox(settings, StoreClient(store))
+        tasklog.install()
+        self._mailbox = Mailbox(
+            settings, StoreClient(store), on_wecom_event=metrics.wecom_event, on_llm_call=metrics.llm_call
+        )
         self._mailbox.start()
 
     async def enqueue(self, task_id: str) -> None:

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
+from actors import tasklog
 from actors.delivery import DeliveryLanes, content_parts, status_parts
 from actors.errors import DeliveryError
 from actors.generation import generate
 from actors.llm import LLMClient
 from actors.models import TaskStatus
+from actors.priority import PriorityGate
 from actors.records import Delivery, OutboxBlock
 from actors.wecom import WeComClient
 from serve_app.settings import Settings
@@ -30,13 +33,22 @@ SWEEP_INTERVAL_S = 10.0
 class Mailbox:
     """Mailbox for finished transcripts; `start()` begins recovery and sweeping."""
 
-    def __init__(self, settings: Settings, store: Any) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Any,
+        *,
+        on_wecom_event: Callable[[str], None] | None = None,
+        on_llm_call: Callable[[str, float, bool], None] | None = None,
+    ) -> None:
+        """The `on_*` callbacks go to the WeCom and LLM clients (metrics; see their `on_event`, `on_call`)."""
         self._settings = settings
         self._store = store
-        self._llm = LLMClient(settings.llm) if settings.llm.enabled else None
-        self._wecom = WeComClient(settings.wecom)
+        self._llm = LLMClient(settings.llm, on_call=on_llm_call) if settings.llm.enabled else None
+        self._wecom = WeComClient(settings.wecom, on_event=on_wecom_event)
         self._default_lane = settings.wecom.webhook_url.get_secret_value() if settings.wecom.webhook_url else None
-        self._generation_slots = asyncio.Semaphore(settings.sender.generation_concurrency)
+        # K videos at the LLM at once; a freed slot goes to the most urgent waiting video.
+        self._generation_slots = PriorityGate(settings.sender.generation_concurrency)
         self._generating: dict[str, asyncio.Task[None]] = {}
         self._lanes = DeliveryLanes(self._store, self._wecom, self._block_done)
         if self._llm is None:
@@ -87,8 +99,12 @@ class Mailbox:
             self._generating[task_id] = asyncio.create_task(self._prepare(task_id), name="generate")
 
     async def _prepare(self, task_id: str) -> None:
+        tasklog.bind(task_id)  # this asyncio task's log lines carry the task id
         try:
-            async with self._generation_slots:
+            task = await self._store.get_task(task_id)
+            if task is None:
+                return
+            async with self._generation_slots.slot(task.priority, task.created_at):
                 await self._prepare_block(task_id)
         except Exception:
             # The task stays in its LLM stage; the next sweep picks it up again.

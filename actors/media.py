@@ -50,6 +50,7 @@ ProgressCallback = Callable[[int, int | None], None]
 # URLs a site hands out (signed CDN links, subtitle URLs) can be far longer than a link a
 # user would paste; the user-facing limit applies to the input URL only.
 _DERIVED_URL_MAX = 16_384
+DOWNLOAD_RETRIES = 3
 _MAX_SUBTITLE_BYTES = 20 * 1024**2
 # Extractors whose ids are derived from the URL's last path segment ("index-1", "video"):
 # unique only together with the page they came from.
@@ -222,6 +223,10 @@ def _params(settings: MediaSettings, **extra: Any) -> dict[str, Any]:
         "noprogress": True,
         "color": "no_color",
         "socket_timeout": settings.socket_timeout_s,
+        # As a library yt-dlp does not retry at all (the CLI's 10 is an option default):
+        # a reset connection or a short read resumes the download this many times.
+        "retries": DOWNLOAD_RETRIES,
+        "fragment_retries": DOWNLOAD_RETRIES,
         "noplaylist": True,  # a video inside a playlist link means that video
         "playlist_items": "1",  # a page with several videos: the first one
         "cachedir": False,  # nothing written to ~/.cache

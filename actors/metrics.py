@@ -47,11 +47,11 @@ def _instruments() -> _Instruments:
     # does) must not need a Ray connection.
     return _Instruments(
         submitted=Counter(
-            "vidscribe_tasks_submitted", "New tasks accepted, by whether they were cached already.", tag_keys=("cached",)
+            "vidscribe_tasks_submitted",
+            "New tasks accepted, by whether they were cached already.",
+            tag_keys=("cached",),
         ),
-        completed=Counter(
-            "vidscribe_tasks_completed", "Tasks done, by transcript source.", tag_keys=("source",)
-        ),
+        completed=Counter("vidscribe_tasks_completed", "Tasks done, by transcript source.", tag_keys=("source",)),
         failed=Counter(
             "vidscribe_tasks_failed",
             "Tasks failed, by transcript source (none: failed before one) and error code.",

@@ -12,6 +12,7 @@ import sqlite3
 import time
 
 from actors.models import Priority
+from actors.priority import aged_rank_sql
 from actors.records import OutboxBlock, OutboxPart
 
 SCHEMA = """
@@ -67,11 +68,13 @@ def add_block(
 def next_block(db: sqlite3.Connection, lane: str) -> OutboxBlock | None:
     """The lane's block to send now, with only its unsent parts in seq order."""
     # A started block finishes before any other begins (nothing may interleave inside
-    # it), then the oldest. Priority lanes (issue 8) will order by priority here.
+    # it), then the most urgent: priority aged by waiting time, then the oldest.
+    rank = "CASE priority WHEN 'high' THEN 0 WHEN 'normal' THEN 1 ELSE 2 END"
     row = db.execute(
-        "SELECT block_id, task_id, lane, key, priority FROM outbox_blocks"
-        " WHERE lane = ? AND state = 'pending' ORDER BY parts_sent > 0 DESC, block_id LIMIT 1",
-        (lane,),
+        "SELECT block_id, task_id, lane, key, priority FROM outbox_blocks"  # noqa: S608 - fixed SQL
+        f" WHERE lane = ? AND state = 'pending' ORDER BY parts_sent > 0 DESC, {aged_rank_sql(rank)}, block_id"
+        " LIMIT 1",
+        (lane, time.time()),
     ).fetchone()
     if row is None:
         return None

@@ -32,6 +32,7 @@ from pydantic import BaseModel
 from actors import outbox_db
 from actors.errors import VidscribeError
 from actors.models import Priority, TaskOptions, TaskStatus
+from actors.priority import RANK, aged_rank_sql
 from actors.records import OutboxBlock, TaskError, TaskRecord
 
 log = logging.getLogger(__name__)
@@ -39,7 +40,7 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 BUSY_TIMEOUT_MS = 30_000
 CACHE_LAYERS = frozenset({"metadata", "transcript", "proofread", "summary"})
-PRIORITY_RANK = {Priority.HIGH: 0, Priority.NORMAL: 1, Priority.LOW: 2}
+PRIORITY_RANK = RANK
 FINISHED = tuple(s.value for s in TaskStatus if s.finished)
 
 TASKS_SCHEMA = """
@@ -409,12 +410,12 @@ class Store:
             return self._claim(db, task_id, owner, lease_s)
 
     def claim_next(self, owner: str, lease_s: float, statuses: Collection[TaskStatus]) -> TaskRecord | None:
-        """Claim the most urgent unleased task in `statuses` (priority, then age); None if there is none."""
+        """Claim the most urgent unleased task in `statuses` (priority aged by waiting time); None if none."""
         with self._tx(write=True) as db:
             row = db.execute(
                 f"SELECT task_id FROM tasks WHERE finished = 0 AND status IN ({_in(statuses)}) AND {OPEN_LEASE}"  # noqa: S608
-                " ORDER BY priority_rank, created_at, rowid LIMIT 1",
-                (*(TaskStatus(s).value for s in statuses), time.time()),
+                f" ORDER BY {aged_rank_sql('priority_rank')}, created_at, rowid LIMIT 1",
+                (*(TaskStatus(s).value for s in statuses), time.time(), time.time()),
             ).fetchone()
             return None if row is None else self._claim(db, row[0], owner, lease_s)
 

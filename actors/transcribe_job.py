@@ -15,6 +15,7 @@ from typing import Any
 
 from actors import media
 from actors.asr import SpeechRecognizer
+from actors.errors import NoSpeech
 from actors.models import TaskStatus, Transcript, TranscriptSource, VideoInfo
 from actors.records import TaskRecord
 from serve_app.settings import Settings
@@ -145,4 +146,7 @@ class TranscribeJob:
                 )
                 if self._on_asr is not None and transcript.duration:
                     self._on_asr(transcript.duration, time.monotonic() - started)
+                if not transcript.segments:
+                    # Nothing to read, proofread or send: a clear failure, not an empty block.
+                    raise NoSpeech("no speech was heard in the audio (silence, noise or music only)")
                 return transcript

@@ -15,6 +15,7 @@ import uuid
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
+from actors import metrics, tasklog
 from actors.asr import SpeechRecognizer
 from actors.errors import VidscribeError
 from actors.models import TaskStatus
@@ -36,11 +37,13 @@ class Transcriber:
     """One faster-whisper model per replica, loaded once."""
 
     def __init__(self, settings: Settings, store: DeploymentHandle, sender: DeploymentHandle) -> None:
+        tasklog.install()
         self._store = StoreClient(store)
         self._sender = sender
         self._recognizer = SpeechRecognizer(settings.asr, settings.data_dir)
         self._owner = f"transcriber-{uuid.uuid4().hex[:12]}"
-        self._job = TranscribeJob(self._store, settings, lambda: self._recognizer, asyncio.Semaphore(1))
+        on_asr = metrics.asr_observer(self._recognizer.device)
+        self._job = TranscribeJob(self._store, settings, lambda: self._recognizer, asyncio.Semaphore(1), on_asr=on_asr)
         log.info("%s ready on %s (%s)", self._owner, self._recognizer.device, self._recognizer.compute_type)
 
     async def process(self) -> str | None:
@@ -48,13 +51,15 @@ class Transcriber:
         task = await self._store.claim_next(self._owner, LEASE_S, PRE_LLM_STAGES)
         if task is None:
             return None
+        tasklog.bind(task.task_id)  # every log line of this request carries the task id
         if task.attempts > MAX_ATTEMPTS:
             await self._store.fail_task(task.task_id, "too_many_attempts", "the task crashed its worker repeatedly")
             await self._sender.notify_failed.remote(task.task_id)
             return task.task_id
         renewal = asyncio.create_task(self._keep_lease(task.task_id))
         try:
-            await self._job.run(task)
+            transcript = await self._job.run(task)
+            log.info("task %s: transcript ready (%s, attempt %d)", task.task_id, transcript.source, task.attempts)
             await self._sender.enqueue.remote(task.task_id)
         except VidscribeError as error:
             log.info("task %s failed: %s", task.task_id, error)

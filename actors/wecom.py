@@ -20,7 +20,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from actors.errors import DeliveryError
+from actors.errors import DeliveryError, ForbiddenURL
+from actors.guarded_net import guarded_async_client
 from actors.textsplit import pack, utf8_len
 from serve_app.settings import WeComSettings
 
@@ -232,10 +233,18 @@ class _Retry(Exception):
 class WeComClient:
     """Sends one message at a time to a group robot, within WeCom's rate, with retries."""
 
-    def __init__(self, settings: WeComSettings, limiter: RateLimiter | None = None) -> None:
+    def __init__(
+        self,
+        settings: WeComSettings,
+        limiter: RateLimiter | None = None,
+        *,
+        on_event: Callable[[str], None] | None = None,
+    ) -> None:
         self._settings = settings
+        self._on_event = on_event  # each attempt's result: "sent", "retried" or "failed" (metrics)
         self._limiter = limiter or RateLimiter.from_settings(settings)
-        self._http = httpx.AsyncClient(timeout=settings.timeout_s)
+        # Webhooks may come from requests: every connection is checked where it lands (SSRF).
+        self._http = guarded_async_client(allow_private=settings.allow_private_webhooks, timeout=settings.timeout_s)
 
     async def send(self, webhook_url: str, content: str, msgtype: str | None = None) -> None:
         """Deliver `content` once WeCom says errcode 0; DeliveryError(message, errcode) otherwise."""
@@ -251,8 +260,13 @@ class WeComClient:
                 # Every attempt takes a slot: WeCom may count refused requests too.
                 async with self._limiter.slot(key):
                     await self._attempt(webhook_url, payload)
+                self._notify("sent")
                 return
+            except DeliveryError:
+                self._notify("failed")
+                raise
             except _Retry as retry:
+                self._notify("failed" if attempt == attempts else "retried")
                 if attempt == attempts:
                     raise DeliveryError(
                         f"WeCom unavailable after {attempts} attempts: {retry.reason}", retry.errcode
@@ -262,6 +276,10 @@ class WeComClient:
                     "WeCom %s: %s; attempt %d/%d, retrying in %.2fs", where, retry.reason, attempt, attempts, delay
                 )
                 await asyncio.sleep(delay)
+
+    def _notify(self, result: str) -> None:
+        if self._on_event is not None:
+            self._on_event(result)
 
     def _backoff(self, attempt: int, errcode: int | None) -> float:
         """Doubling delay capped at one window; 45009 waits a whole window for it to slide."""
@@ -275,6 +293,8 @@ class WeComClient:
             response = await self._http.post(webhook_url, json=payload)
         except _TRANSIENT_NETWORK as error:
             raise _Retry(f"{type(error).__name__}: {redact(str(error)) or 'no detail'}", None) from None
+        except ForbiddenURL as error:  # the webhook lands on a private address: never retried
+            raise DeliveryError(f"webhook refused: {error.message}", ERR_BAD_WEBHOOK) from None
         except httpx.HTTPError as error:  # bad URL, unsupported scheme: no retry helps
             raise DeliveryError(f"webhook URL unusable: {type(error).__name__}", ERR_BAD_WEBHOOK) from None
         if response.status_code >= 500 or response.status_code == 429:

@@ -134,28 +134,32 @@ def parse_sse(lines: Iterator[str]) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 class StageBar:
-    """One tqdm bar on stderr, reset at each stage: `transcribing  42%|████    | 0:30/1:12`."""
+    """One tqdm bar on stderr that each stage takes over: `transcribing  42%|████    | 30/72 s`."""
+
+    FORMAT = "{desc:<13} {percentage:3.0f}%|{bar}| "
 
     def __init__(self) -> None:
-        self._bar = tqdm(
-            total=100, file=sys.stderr, dynamic_ncols=True, bar_format="{desc:<13} {percentage:3.0f}%|{bar}| {postfix}"
-        )
-        self._stage: str | None = None
+        self._bar: tqdm[Any] | None = None  # made at the first update: no empty bar before it
 
     def update(self, snapshot: dict[str, Any]) -> None:
         """Show a snapshot (an event's data or a task view)."""
-        status = str(snapshot.get("status"))
         progress = snapshot.get("progress") or {}
-        if status != self._stage:
-            self._stage = status
-            self._bar.reset(total=100)
-            self._bar.set_description_str(status, refresh=False)
-        self._bar.n = round(100 * float(progress.get("fraction") or 0.0))
-        self._bar.set_postfix_str(detail_of(progress), refresh=False)
+        status, percent = str(snapshot.get("status")), round(100 * float(progress.get("fraction") or 0.0))
+        # The detail goes in the format itself: tqdm's postfix would prefix it with ", ".
+        bar_format = self.FORMAT + detail_of(progress).replace("{", "{{").replace("}", "}}")
+        if self._bar is None:
+            self._bar = tqdm(
+                total=100, initial=percent, desc=status, file=sys.stderr, dynamic_ncols=True, bar_format=bar_format
+            )
+            return
+        self._bar.set_description_str(status, refresh=False)
+        self._bar.n = percent
+        self._bar.bar_format = bar_format
         self._bar.refresh()
 
     def close(self) -> None:
-        self._bar.close()
+        if self._bar is not None:
+            self._bar.close()
 
 
 def detail_of(progress: dict[str, Any]) -> str:

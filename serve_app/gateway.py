@@ -21,7 +21,7 @@ from actors.urlguard import check_url
 from serve_app import listing, pages
 from serve_app.schemas import SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
-from serve_app.web import ApiError, app, authorize
+from serve_app.web import ApiError, app, authorize, identities_of
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ class Gateway:
     async def __init__(self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
         self._settings = settings
         self._store = StoreClient(store)
-        app.state.tokens = [t.get_secret_value() for t in settings.api_tokens]
+        app.state.identities = identities_of(settings)
         app.state.max_body_bytes = settings.max_body_bytes
         app.state.store = self._store
         app.state.settings = settings
@@ -66,9 +66,13 @@ class Gateway:
             max_length=self._settings.max_url_length,
             resolve=False,  # DNS is checked by the worker; the gateway answers in milliseconds
         )
-        options = TaskOptions.model_validate(body.options.model_dump())
+        client: str | None = getattr(request.state, "client", None)
+        webhook = self._webhook_for(client, body.options.webhook_url)
+        options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url"}))
         try:  # one Store round trip: dedupe, bound the queue, create
-            task, created = await self._store.create_task(url, options, max_unfinished=self._settings.max_queued_tasks)
+            task, created = await self._store.create_task(
+                url, options, client=client, webhook=webhook, max_unfinished=self._settings.max_queued_tasks
+            )
         except QueueFull as full:
             raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)}) from full
         if created:
@@ -101,6 +105,20 @@ class Gateway:
         if task is None:
             raise ApiError(404, "not_found", "no such task")
         return task
+
+    def _webhook_for(self, client: str | None, requested: str | None) -> str | None:
+        """The task's WeCom lane: the request's own webhook (checked), else its client's, else
+        None (the default group)."""
+        wecom = self._settings.wecom
+        if requested is not None:
+            return check_url(
+                requested,
+                allow_private=wecom.allow_private_webhooks,
+                allowed_hosts=wecom.allowed_webhook_hosts,
+                resolve=False,  # the WeCom client checks the address it connects to
+            )
+        configured = self._settings.clients[client].webhook_url if client is not None else None
+        return configured.get_secret_value() if configured is not None else None
 
     def _dispatch(self) -> None:
         # Fire and forget: the token's fate is tracked in the Store, not here.

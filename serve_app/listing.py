@@ -140,12 +140,16 @@ async def task_events(
     store: Any,
     task_id: str,
     *,
-    poll_s: float = POLL_S,
-    heartbeat_s: float = HEARTBEAT_S,
-    max_s: float = MAX_STREAM_S,
+    poll_s: float | None = None,
+    heartbeat_s: float | None = None,
+    max_s: float | None = None,
 ) -> AsyncIterator[bytes]:
     """Server-sent events for one task: `stage` when the status changes, `progress`
     when only the progress does, then `end` once it is done or failed."""
+    # The module's values are read now, not at import: tests shorten them.
+    poll_s = POLL_S if poll_s is None else poll_s
+    heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
+    max_s = MAX_STREAM_S if max_s is None else max_s
     yield f"retry: {RETRY_MS}\n\n".encode()
     started = last_sent = time.monotonic()
     last: dict[str, Any] | None = None

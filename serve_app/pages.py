@@ -44,8 +44,9 @@ router = APIRouter()
 
 
 class TaskPage(TaskView):
-    """What the view page shows: the task view plus the timed segments of the transcript."""
+    """What the view page shows: the task view, the submitted link and the timed segments."""
 
+    url: str
     segments: list[Segment]
     language: str | None
 
@@ -92,6 +93,7 @@ async def view_data(task_id: str, request: Request, response: Response) -> TaskP
     transcript = task.transcript
     return TaskPage(
         **view.model_dump(),
+        url=task.url,
         segments=transcript.segments if transcript else [],
         language=transcript.language if transcript else None,
     )

@@ -17,6 +17,9 @@ class SubmitOptions(BaseModel):
     summary: bool = True
     language: str | None = Field(default=None, max_length=16, pattern=r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8})*$")
     priority: Priority = Priority.NORMAL
+    webhook_url: str | None = Field(
+        default=None, max_length=2048, description="Deliver to this WeCom robot instead of the client's group."
+    )
 
 
 class SubmitRequest(BaseModel):

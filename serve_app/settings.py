@@ -73,6 +73,24 @@ class WeComSettings(BaseModel):
     timeout_s: float = Field(15, description="HTTP timeout of one send.")
     max_attempts: int = Field(8, description="Attempts per message on 45009 / -1 / network errors.")
     retry_base_s: float = Field(1.0, description="First backoff delay on busy answers.")
+    allowed_webhook_hosts: Annotated[list[str], NoDecode] = Field(
+        default=["qyapi.weixin.qq.com"],
+        description="Hosts a per-request webhook_url may point at (exact or *.suffix; comma-separated in env).",
+    )
+    allow_private_webhooks: bool = Field(False, description="Allow webhooks on loopback/private hosts; testing only.")
+
+    @field_validator("allowed_webhook_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        return _split_csv(value)
+
+
+class ClientSettings(BaseModel):
+    """One team using the service: its token, its WeCom group, its own request rate."""
+
+    token: SecretStr = Field(description="Bearer token of this client.")
+    webhook_url: SecretStr | None = Field(None, description="Its group robot webhook (default: wecom.webhook_url).")
+    rate_limit_per_minute: int | None = Field(None, description="Its submissions per minute (default: global).")
 
 
 class SenderSettings(BaseModel):
@@ -104,6 +122,10 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
+    clients: dict[str, ClientSettings] = Field(
+        default_factory=dict,
+        description="Named clients, e.g. VIDSCRIBE_CLIENTS__TEAMA__TOKEN / __WEBHOOK_URL (names are lower-cased).",
+    )
 
     @field_validator("api_tokens", mode="before")
     @classmethod

@@ -73,22 +73,32 @@ async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[
     return await call_next(request)
 
 
-def _token_ok(presented: str, tokens: list[str]) -> bool:
-    # Compare against every token without stopping early: timing reveals nothing.
-    matched = False
-    for token in tokens:
-        matched |= hmac.compare_digest(presented.encode(), token.encode())
-    return matched
+def identify(presented: str, identities: list[tuple[str, str | None]]) -> tuple[bool, str | None]:
+    """(token valid, client name or None) for a bearer token.
+
+    Compares against every token without stopping early: timing reveals nothing."""
+    matched, client = False, None
+    for token, name in identities:
+        if hmac.compare_digest(presented.encode(), token.encode()):
+            matched, client = True, name
+    return matched, client
+
+
+def identities_of(settings: Any) -> list[tuple[str, str | None]]:
+    """Every accepted token with its client: VIDSCRIBE_API_TOKENS (no client) and VIDSCRIBE_CLIENTS__*."""
+    plain = [(token.get_secret_value(), None) for token in settings.api_tokens]
+    return plain + [(client.token.get_secret_value(), name) for name, client in settings.clients.items()]
 
 
 def authorize(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Require `Authorization: Bearer <token>` with one of the configured tokens, within its rate."""
     scheme, _, presented = (authorization or "").partition(" ")
-    tokens: list[str] = getattr(request.app.state, "tokens", [])
-    if scheme.lower() != "bearer" or not presented.strip() or not _token_ok(presented.strip(), tokens):
+    matched, client = identify(presented.strip(), getattr(request.app.state, "identities", []))
+    if scheme.lower() != "bearer" or not presented.strip() or not matched:
         raise ApiError(401, "unauthorized", "missing or invalid bearer token", {"WWW-Authenticate": "Bearer"})
+    request.state.client = client  # routes deliver to and list by this client
     # Only requests that create work count: reads are cheap Store lookups that clients poll.
-    limiter = _rate_limiter(request)
+    limiter = _rate_limiter(request, client)
     if limiter is not None and request.method not in SAFE_METHODS:
         wait = limiter.hit(token_key(presented.strip()))
         if wait is not None:
@@ -100,18 +110,21 @@ def authorize(request: Request, authorization: Annotated[str | None, Header()] =
             )
 
 
-def _rate_limiter(request: Request) -> SlidingWindowLimiter | None:
-    """This replica's per-token limiter, made on first use from the settings (None: no limit)."""
+def _rate_limiter(request: Request, client: str | None) -> SlidingWindowLimiter | None:
+    """This replica's per-token limiter for the client's rate (None: no limit), made on first use."""
     state = request.app.state
-    limiter: SlidingWindowLimiter | None = getattr(state, "rate_limiter", None)
-    if limiter is None:
-        per_minute = int(getattr(getattr(state, "settings", None), "rate_limit_per_minute", 0) or 0)
-        if per_minute <= 0:
-            return None
-        with _LIMITER_LOCK:  # authorize runs in FastAPI's thread pool
-            limiter = getattr(state, "rate_limiter", None) or SlidingWindowLimiter(per_minute, 60.0)
-            state.rate_limiter = limiter
-    return limiter
+    settings = getattr(state, "settings", None)
+    per_minute = int(getattr(settings, "rate_limit_per_minute", 0) or 0)
+    if client is not None and settings is not None and settings.clients[client].rate_limit_per_minute:
+        per_minute = settings.clients[client].rate_limit_per_minute
+    if per_minute <= 0:
+        return None
+    with _LIMITER_LOCK:  # authorize runs in FastAPI's thread pool
+        limiters: dict[int, SlidingWindowLimiter] = getattr(state, "rate_limiters", None) or {}
+        state.rate_limiters = limiters
+        if per_minute not in limiters:
+            limiters[per_minute] = SlidingWindowLimiter(per_minute, 60.0)
+        return limiters[per_minute]
 
 
 def store_of(request: Request) -> Any:

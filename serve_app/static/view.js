@@ -21,7 +21,6 @@
   function showProgress(snapshot) {
     const status = snapshot.status;
     $("progress-box").hidden = !VS.isRunning(status);
-    $("status").replaceChildren(VS.badge(status));
     const at = VS.STAGES.indexOf(status);
     $("stages").replaceChildren(
       ...VS.STAGES.filter((s) => s !== "done").map((stage, i) =>
@@ -51,7 +50,7 @@
   function render(data) {
     current = data;
     const video = data.video || {};
-    const title = video.title || (video.url || "").replace(/^https?:\/\//, "") || "任务 " + data.task_id;
+    const title = video.title || (video.url || data.url).replace(/^https?:\/\//, "");
     $("title").textContent = title;
     const meta = [];
     if (video.platform) meta.push(video.platform);
@@ -60,8 +59,9 @@
     if (data.source) meta.push(VS.SOURCES[data.source] || data.source);
     const parts = [VS.badge(data.status), " "];
     meta.forEach((m) => parts.push(m, " · "));
-    if (video.url) {
-      parts.push(VS.el("a", { href: video.url, target: "_blank", rel: "noopener noreferrer", text: "原视频 Original" }));
+    const link = video.url || data.url;
+    if (/^https?:\/\//i.test(link)) {
+      parts.push(VS.el("a", { href: link, target: "_blank", rel: "noopener noreferrer", text: "原视频 Original" }));
     } else if (meta.length) {
       parts.pop();
     }

@@ -65,7 +65,7 @@ def local_gateway(local_gateway_server: tuple[str, Any], tmp_path: Path) -> Iter
     base_url, app = local_gateway_server
     store = Store(tmp_path / "vidscribe.db")
     app.state.store = LocalStoreClient(store)
-    app.state.tokens = [TOKEN]
+    app.state.identities = [(TOKEN, None)]
     yield LocalGateway(base_url, store)
     app.state.store = None
     store.close()

@@ -85,21 +85,23 @@ def ray_instance() -> Iterator[int]:
     ray.shutdown()
 
 
-def app_settings(data_dir: Path, video_site: Any, fake_llm: Any, wecom: Any, **overrides: Any) -> dict[str, Any]:
-    """Settings for a test app: everything local, windows short enough for tests."""
+def app_settings(data_dir: Path, site: Any, llm_server: Any, receiver: Any, /, **overrides: Any) -> dict[str, Any]:
+    """Settings for a test app: everything local, windows short enough for tests; `overrides`
+    replace top-level fields and merge into nested groups (llm, wecom, ...)."""
+    del site  # pages are served by the video site; nothing in the settings points at it
     settings: dict[str, Any] = {
         "data_dir": str(data_dir),
         "allow_private_urls": True,
         "api_tokens": [TOKEN],
         "llm": {
-            "base_url": fake_llm.base_url,
+            "base_url": llm_server.base_url,
             "api_key": "sk-test",
             "proofread_model": "fake-proofread",
             "summary_model": "fake-summary",
             "timeout_s": 10,
             "retry_base_s": 0.05,
         },
-        "wecom": wecom.settings("group-a").model_dump() | {"webhook_url": wecom.webhook_url("group-a")},
+        "wecom": receiver.settings("group-a").model_dump() | {"webhook_url": receiver.webhook_url("group-a")},
     }
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(settings.get(key), dict):
@@ -135,3 +137,46 @@ def service_factory(
 
     yield start
     serve.delete(APP_NAME)
+
+
+@pytest.fixture(scope="module")
+def module_service_factory(
+    ray_instance: int,
+    tmp_path_factory: pytest.TempPathFactory,
+    video_site: Any,
+    fake_llm_server: Any,
+    wecom_server: Any,
+    asr_data_dir: Path,
+) -> Iterator[Callable[..., Service]]:
+    """`service_factory` for a whole test module (deploying costs ~15 s): each call
+    replaces the app deployed before it, with a fresh data dir; torn down after the module.
+
+    It uses the session's fake LLM and WeCom receiver as they are: do not ask for the
+    function-scoped `fake_llm` / `wecom` fixtures in such a module (they reset the servers,
+    and the receiver then forgets the app's robot key).
+    """
+    from ray import serve
+
+    from serve_app.app import APP_NAME, build_app
+
+    wecom_server.window_s = 2  # the real limit logic (20 per window), a shorter window
+    deployed = False
+
+    def start(deployment_options: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> Service:
+        nonlocal deployed
+        if deployed:
+            serve.delete(APP_NAME)  # a fresh app, not an in-place update of the old one
+        data_dir = tmp_path_factory.mktemp("service") / "data"
+        data_dir.mkdir()
+        (data_dir / "models").symlink_to(asr_data_dir / "models", target_is_directory=True)
+        _, options = load_app_config(DEFAULT_CONFIG)
+        for name, extra in (deployment_options or {}).items():
+            options[name] = {**options.get(name, {}), **extra}
+        args = app_settings(data_dir, video_site, fake_llm_server, wecom_server, **overrides)
+        serve.run(build_app(args, options), name=APP_NAME, route_prefix="/")
+        deployed = True
+        return Service(f"http://127.0.0.1:{ray_instance}", TOKEN, data_dir)
+
+    yield start
+    if deployed:
+        serve.delete(APP_NAME)
