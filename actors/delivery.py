@@ -23,17 +23,28 @@ log = logging.getLogger(__name__)
 Part = tuple[str, str]  # (content, msgtype)
 
 
-def content_parts(task: TaskRecord, proofread: str | None, summary: str | None, msgtype: str) -> list[Part]:
-    """The task's content block: proofread parts then summary parts (or the raw transcript)."""
+def content_parts(
+    task: TaskRecord, proofread: str | None, summary: str | None, msgtype: str, view_url: str | None = None
+) -> list[Part]:
+    """The task's content block: proofread parts then summary parts (or the raw transcript),
+    the last part ending with the link to the task's view page when there is one."""
     assert task.transcript is not None
     title = task.video.title if task.video else task.url
-    body: list[str] = []
-    if proofread is not None:
-        body += render_parts(BlockKind.PROOFREAD, title, proofread, msgtype)
-    else:
-        body += render_parts(BlockKind.TRANSCRIPT, title, task.transcript.text, msgtype)
+    link = (
+        ""
+        if view_url is None
+        else f"\n\n[查看全文]({view_url})"
+        if msgtype == "markdown"
+        else f"\n\n查看全文：{view_url}"
+    )
+    main_kind, main_text = (
+        (BlockKind.PROOFREAD, proofread) if proofread is not None else (BlockKind.TRANSCRIPT, task.transcript.text)
+    )
+    if summary is None:
+        main_text += link
+    body = render_parts(main_kind, title, main_text, msgtype)
     if summary is not None:
-        body += render_parts(BlockKind.SUMMARY, title, summary, msgtype)
+        body += render_parts(BlockKind.SUMMARY, title, summary + link, msgtype)
     return [(content, msgtype) for content in body]
 
 

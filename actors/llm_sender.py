@@ -28,6 +28,10 @@ class LLMSender:
         """Accept a transcribed task; returns once that is durable."""
         await self._mailbox.enqueue(task_id)
 
+    async def notify_accepted(self, task_id: str) -> None:
+        """Send the group a status notice that the link was accepted (if enabled)."""
+        await self._mailbox.notify_accepted(task_id)
+
     async def notify_failed(self, task_id: str) -> None:
         """Send the group a status notice that the task failed."""
         await self._mailbox.notify_failed(task_id)

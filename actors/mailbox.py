@@ -79,11 +79,25 @@ class Mailbox:
             await self._store.update_task(task_id, status=TaskStatus.PROOFREADING, progress=0.0)
         self._start(task_id)
 
-    async def notify_failed(self, task_id: str) -> None:
-        """Tell the group that a task failed (a status notice of its own)."""
+    async def notify_accepted(self, task_id: str) -> None:
+        """Tell the group a link was accepted, with its view page (if notices.accepted)."""
         task = await self._store.get_task(task_id)
         lane = self._lane_of(task.webhook) if task else None
-        if task is None or lane is None or task.error is None:
+        if task is None or lane is None or not self._settings.notices.accepted:
+            return
+        await self._store.add_block(
+            task_id, lane, "accepted", status_parts(f"已接收：{task.url}\n进度：{self._view_url(task_id)}")
+        )
+        self._lanes.kick(lane)
+
+    def _view_url(self, task_id: str) -> str:
+        return f"{self._settings.public_url.rstrip('/')}/view/{task_id}"
+
+    async def notify_failed(self, task_id: str) -> None:
+        """Tell the group that a task failed (a status notice of its own, if notices.failed)."""
+        task = await self._store.get_task(task_id)
+        lane = self._lane_of(task.webhook) if task else None
+        if task is None or lane is None or task.error is None or not self._settings.notices.failed:
             return
         title = task.video.title if task.video else task.url
         notice = f"处理失败：{title}\n原因：{task.error.message}（{task.error.code}）"
@@ -130,7 +144,8 @@ class Mailbox:
             if self._llm is None:
                 notice = f"未配置 LLM：《{title}》未经校对与总结，按原始转录发送"
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
-            parts = content_parts(task, generated.proofread, generated.summary, self._settings.wecom.msgtype)
+            view_url = self._view_url(task_id) if self._settings.notices.view_links else None
+            parts = content_parts(task, generated.proofread, generated.summary, self._settings.wecom.msgtype, view_url)
             await self._store.add_block(task_id, lane, CONTENT_KEY, parts)
             for index, failure in enumerate(generated.failures):
                 await self._store.add_block(task_id, lane, f"llm-failed-{index}", status_parts(f"{failure}：{title}"))

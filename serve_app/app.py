@@ -35,4 +35,4 @@ def build_app(
     store = configured(StoreDeployment).bind(settings)
     sender = configured(LLMSender).bind(settings, store)
     transcriber = configured(Transcriber).bind(settings, store, sender)
-    return configured(Gateway).bind(settings, store, transcriber)
+    return configured(Gateway).bind(settings, store, transcriber, sender)

@@ -42,7 +42,9 @@ class Gateway:
     # No `from __future__ import annotations` in this module: Serve's ingress rebuilds
     # the route signatures and FastAPI must see real classes, not strings.
 
-    async def __init__(self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
+    async def __init__(  # type: ignore[misc]  # Serve awaits an async constructor
+        self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle, sender: DeploymentHandle
+    ) -> None:
         self._settings = settings
         self._store = StoreClient(store)
         app.state.identities = identities_of(settings)
@@ -50,6 +52,7 @@ class Gateway:
         app.state.store = self._store
         app.state.settings = settings
         self._transcriber = transcriber
+        self._sender = sender
         self._sweeper = asyncio.create_task(self._sweep(), name="redispatch")
 
     # -- routes -----------------------------------------------------------------
@@ -77,6 +80,7 @@ class Gateway:
             raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)}) from full
         if created:
             self._dispatch()
+            self._sender.notify_accepted.remote(task.task_id)  # fire and forget: a notice, not work
         base = str(request.base_url).rstrip("/")
         return SubmitResponse(
             task_id=task.task_id,

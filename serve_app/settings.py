@@ -93,6 +93,14 @@ class ClientSettings(BaseModel):
     rate_limit_per_minute: int | None = Field(None, description="Its submissions per minute (default: global).")
 
 
+class NoticeSettings(BaseModel):
+    """Status notices (【状态】) sent to the group, outside any video's block."""
+
+    accepted: bool = Field(False, description="Announce each accepted link with its view page.")
+    failed: bool = Field(True, description="Announce each failed task with the reason.")
+    view_links: bool = Field(True, description="End the summary with a link to the task's view page.")
+
+
 class SenderSettings(BaseModel):
     """LLMSender behaviour."""
 
@@ -122,6 +130,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
+    notices: NoticeSettings = Field(default_factory=NoticeSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict,
         description="Named clients, e.g. VIDSCRIBE_CLIENTS__TEAMA__TOKEN / __WEBHOOK_URL (names are lower-cased).",

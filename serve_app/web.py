@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from actors.errors import VidscribeError
 from serve_app.ratelimit import SlidingWindowLimiter, retry_after_header, token_key
@@ -58,6 +59,17 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
         f"{'.'.join(str(p) for p in e.get('loc', ())[1:]) or 'body'}: {e.get('msg')}" for e in error.errors()
     )
     return error_response(422, "invalid_request", problems or "malformed request body")
+
+
+# FastAPI's and Starlette's own errors (unknown route, wrong method, a body it cannot
+# decode) get the API's error shape too, so every 4xx has a code clients can rely on.
+_HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+
+
+@app.exception_handler(StarletteHTTPException)
+async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
+    code = _HTTP_ERROR_CODES.get(error.status_code, "http_error")
+    return error_response(error.status_code, code, str(error.detail), error.headers)
 
 
 @app.middleware("http")

@@ -42,7 +42,7 @@ DEPLOYMENTS: dict[str, dict[str, Any]] = {
 
 
 @pytest.fixture(scope="module")
-def deploy(module_service_factory: Callable[..., Service]) -> Iterator[Callable[[str], Service]]:
+def deploy(module_service_factory: Callable[..., Service]) -> Callable[[str], Service]:
     """`deploy(name)`: the app with DEPLOYMENTS[name], deployed once while tests ask for it."""
     current: dict[str, Service] = {}
 
@@ -52,7 +52,7 @@ def deploy(module_service_factory: Callable[..., Service]) -> Iterator[Callable[
             current[name] = module_service_factory(**DEPLOYMENTS[name])
         return current[name]
 
-    yield use
+    return use
 
 
 @pytest.fixture
@@ -108,7 +108,7 @@ BAD_REQUESTS: list[Bad] = [
     Bad("json-null", 422, "invalid_request", body=None, content=b"null"),
     Bad("json-string", 422, "invalid_request", body="https://videos.example/v/1"),
     Bad("json-empty-body", 422, "invalid_request", content=b""),
-    Bad("json-not-utf8", 422, "invalid_request", content=b'{"url": "\xff\xfe"}'),
+    Bad("json-not-utf8", 400, "bad_request", content=b'{"url": "\xff\xfe"}'),  # FastAPI cannot decode it
     Bad(
         "form-encoded",
         422,
@@ -150,6 +150,9 @@ BAD_REQUESTS: list[Bad] = [
     Bad("task-unknown", 404, "not_found", method="GET", path="/api/task/" + "A" * 22),
     Bad("task-id-very-long", 404, "not_found", method="GET", path="/api/task/" + "A" * 300),
     Bad("transcript-unknown", 404, "not_found", method="GET", path=f"/api/task/{'B' * 22}/transcript"),
+    # Routes and methods that do not exist.
+    Bad("route-unknown", 404, "not_found", method="GET", path="/api/nothing-here"),
+    Bad("method-not-allowed", 405, "method_not_allowed", method="GET", path="/api/transcribe"),
     Bad(
         "transcript-bad-format",
         422,

@@ -246,3 +246,31 @@ def _reveal(settings: Settings) -> str:
     data = settings.model_dump(mode="json")
     data["wecom"]["webhook_url"] = settings.wecom.webhook_url.get_secret_value() if settings.wecom.webhook_url else None
     return json.dumps(data)
+
+
+async def test_notices_are_switchable_and_summary_links_the_view_page(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any
+) -> None:
+    settings = settings_for(tmp_path, fake_llm, wecom)
+    settings.notices.accepted = True
+    settings.notices.failed = False
+    settings.public_url = "https://vidscribe.example"
+    shown = add_transcribed_task(store, "有链接", transcript_text(40, 7))
+    failed = add_transcribed_task(store, "失败了", transcript_text(5, 8))
+    store.fail_task(failed, "video_not_found", "the page is gone")
+    mailbox = Mailbox(settings, LocalStoreClient(store))
+    mailbox.start()
+    try:
+        await mailbox.notify_accepted(shown)
+        await mailbox.notify_failed(failed)  # switched off: nothing is sent
+        await mailbox.enqueue(shown)
+        await wait_all(store, [shown])
+    finally:
+        await mailbox.close()
+    contents = [m.content for m in wecom.messages("group")]
+    assert contents[0].startswith("【状态】已接收")
+    assert f"https://vidscribe.example/view/{shown}" in contents[0]
+    assert contents[-1].startswith("【总结 ")
+    assert contents[-1].endswith(f"[查看全文](https://vidscribe.example/view/{shown})")
+    assert not any("失败了" in c or "the page is gone" in c for c in contents)
+    assert_contiguous_blocks(wecom.messages("group"), expected_titles=["有链接"])
