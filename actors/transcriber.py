@@ -26,7 +26,6 @@ from serve_app.settings import Settings
 log = logging.getLogger(__name__)
 
 PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.TRANSCRIBING)
-LEASE_S = 60.0
 MAX_ATTEMPTS = 3  # a task that killed three workers is failed, not retried forever
 
 
@@ -42,13 +41,14 @@ class Transcriber:
         self._sender = sender
         self._recognizer = SpeechRecognizer(settings.asr, settings.data_dir)
         self._owner = f"transcriber-{uuid.uuid4().hex[:12]}"
+        self._lease_s = settings.recovery.lease_s
         on_asr = metrics.asr_observer(self._recognizer.device)
         self._job = TranscribeJob(self._store, settings, lambda: self._recognizer, asyncio.Semaphore(1), on_asr=on_asr)
         log.info("%s ready on %s (%s)", self._owner, self._recognizer.device, self._recognizer.compute_type)
 
     async def process(self) -> str | None:
         """Take the most urgent waiting task to the LLMSender; returns its id, or None."""
-        task = await self._store.claim_next(self._owner, LEASE_S, PRE_LLM_STAGES)
+        task = await self._store.claim_next(self._owner, self._lease_s, PRE_LLM_STAGES)
         if task is None:
             return None
         tasklog.bind(task.task_id)  # every log line of this request carries the task id
@@ -78,6 +78,6 @@ class Transcriber:
 
     async def _keep_lease(self, task_id: str) -> None:
         while True:
-            await asyncio.sleep(LEASE_S / 3)
-            if not await self._store.renew_lease(task_id, self._owner, LEASE_S):
+            await asyncio.sleep(self._lease_s / 3)
+            if not await self._store.renew_lease(task_id, self._owner, self._lease_s):
                 log.warning("lost the lease on task %s", task_id)

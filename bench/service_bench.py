@@ -76,7 +76,7 @@ class Bench:
         import ray
         from ray import serve
 
-        from serve_app.app import APP_NAME, build_app
+        from serve_app.app import APP_NAME, compose_app
 
         if not ray.is_initialized():
             ray.init(num_cpus=4, resources={HEAD_RESOURCE: 1}, include_dashboard=False, logging_level="ERROR")
@@ -86,7 +86,7 @@ class Bench:
         options["Transcriber"] = {**options["Transcriber"], "graceful_shutdown_timeout_s": 5, **transcriber}
         settings = app_settings(self.data_dir, self.site, self.llm, self.wecom, **overrides)
         settings["asr"] = {"cpu_threads": ASR_THREADS}
-        serve.run(build_app(settings, options), name=APP_NAME, route_prefix="/")
+        serve.run(compose_app(settings, options), name=APP_NAME, route_prefix="/")
         return Service(f"http://127.0.0.1:{self.port}", TOKEN, self.data_dir)
 
     def undeploy(self) -> None:

@@ -26,8 +26,6 @@ from serve_app.web import ApiError, app, authorize, identities_of
 log = logging.getLogger(__name__)
 
 PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.TRANSCRIBING)
-REDISPATCH_AFTER_S = 120.0  # a task with no live lease and no token for this long gets a new one
-SWEEP_INTERVAL_S = 15.0
 RETRY_AFTER_S = 30
 
 app.include_router(listing.router)  # GET /api/tasks, /api/task/{id}/events
@@ -133,7 +131,8 @@ class Gateway:
         first = True
         while True:
             try:
-                stale = await self._store.stale_tasks(PRE_LLM_STAGES, 0.0 if first else REDISPATCH_AFTER_S)
+                idle_s = 0.0 if first else self._settings.recovery.redispatch_after_s
+                stale = await self._store.stale_tasks(PRE_LLM_STAGES, idle_s)
                 for _task in stale:
                     self._dispatch()
                 if stale:
@@ -141,4 +140,4 @@ class Gateway:
                 first = False
             except Exception:
                 log.warning("re-dispatch sweep failed; retrying", exc_info=True)
-            await asyncio.sleep(SWEEP_INTERVAL_S)
+            await asyncio.sleep(self._settings.recovery.sweep_interval_s)

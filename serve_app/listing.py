@@ -27,6 +27,7 @@ HEARTBEAT_S = 15.0  # a comment line this often keeps proxies from closing an id
 MAX_STREAM_S = 30 * 60.0  # then the stream ends; EventSource reconnects by itself
 RETRY_MS = 3000  # the reconnection delay the browser should use
 MAX_TASK_ID = 64  # ids are 22 characters; anything longer is not worth a Store call
+MAX_STREAMS = 100  # open streams per Gateway replica (which takes 200 requests at once)
 
 router = APIRouter()
 
@@ -40,6 +41,7 @@ class TaskItem(BaseModel):
     status: TaskStatus
     progress: dict[str, Any]
     url: str
+    client: str | None
     title: str | None
     platform: str | None
     duration: float | None
@@ -73,11 +75,13 @@ async def list_tasks(
     status: TaskStatus | None = None,
     q: Annotated[str | None, Query(max_length=200, description="substring of the URL or title, or a task id")] = None,
 ) -> TaskList:
-    """List tasks newest first, filtered by status and a search text."""
+    """List tasks newest first, filtered by status and a search text. A client's token
+    lists that client's tasks only; a plain API token lists every task."""
     store = store_of(request)
+    client: str | None = getattr(request.state, "client", None)  # set by `authorize`
     # One extra row tells whether a next page exists without a COUNT query.
     found: list[TaskRecord] = await store.list_tasks(
-        limit=limit + 1, offset=offset, status=status, query=(q or "").strip() or None
+        limit=limit + 1, offset=offset, status=status, client=client, query=(q or "").strip() or None
     )
     base = str(request.base_url).rstrip("/")
     items = [_item(task, base) for task in found[:limit]]
@@ -91,6 +95,7 @@ def _item(task: TaskRecord, base: str) -> TaskItem:
         status=task.status,
         progress=progress_of(task),
         url=task.url,
+        client=task.client,
         title=video.title if video else None,
         platform=video.platform if video else None,
         duration=video.duration if video else None,
@@ -177,15 +182,35 @@ async def task_events(
         await asyncio.sleep(poll_s)
 
 
-def event_stream(events: AsyncIterator[bytes]) -> StreamingResponse:
-    """Wrap an event iterator as a text/event-stream response that proxies do not buffer."""
+class _OpenStreams:
+    """How many event streams this replica is serving now."""
+
+    count = 0
+
+
+async def _counted(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    # Counted while iterated: a response never started (client gone) never holds a slot.
+    _OpenStreams.count += 1
+    try:
+        async for chunk in events:
+            yield chunk
+    finally:
+        _OpenStreams.count -= 1
+
+
+async def stream_task(store: Any, task_id: str) -> StreamingResponse:
+    """The task's event stream as a text/event-stream response that proxies do not buffer.
+
+    404 for an unknown task (a JSON answer, not an empty stream); 429 past MAX_STREAMS,
+    so long-lived streams never take the slots submissions need (pages then poll)."""
+    if _OpenStreams.count >= MAX_STREAMS:
+        raise ApiError(429, "too_many_streams", "too many live streams; poll the task instead", {"Retry-After": "30"})
+    await get_task_or_404(store, task_id)
     headers = {"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"}
-    return StreamingResponse(events, media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_counted(task_events(store, task_id)), media_type="text/event-stream", headers=headers)
 
 
 @router.get("/api/task/{task_id}/events", dependencies=[Depends(authorize)])
 async def task_event_stream(task_id: str, request: Request) -> StreamingResponse:
     """Live stage and progress changes of one task, as server-sent events."""
-    store = store_of(request)
-    await get_task_or_404(store, task_id)  # a 404 is a plain JSON answer, not an empty stream
-    return event_stream(task_events(store, task_id))
+    return await stream_task(store_of(request), task_id)

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 from actors.formats import TranscriptFormat, media_type, render
 from actors.models import Segment
 from serve_app.exports import render_markdown
-from serve_app.listing import MAX_TASK_ID, event_stream, get_task_or_404, task_events
+from serve_app.listing import MAX_TASK_ID, get_task_or_404, stream_task
 from serve_app.schemas import TaskView
 from serve_app.web import ApiError, store_of
 
@@ -102,9 +102,7 @@ async def view_data(task_id: str, request: Request, response: Response) -> TaskP
 @router.get("/view/{task_id}/events")
 async def view_events(task_id: str, request: Request) -> StreamingResponse:
     """Live stage and progress changes (server-sent events), as /api/task/{id}/events."""
-    store = store_of(request)
-    await get_task_or_404(store, task_id)
-    return event_stream(task_events(store, task_id))
+    return await stream_task(store_of(request), task_id)
 
 
 @router.get("/view/{task_id}/transcript")

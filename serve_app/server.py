@@ -34,7 +34,9 @@ def load_app_config(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any
     """The vidscribe application's `args` and per-deployment options from a Serve config."""
     config = yaml.safe_load(path.read_text())
     app = next(a for a in config["applications"] if a["name"] == "vidscribe")
-    options = {d["name"]: {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
+    # The app's logging_config applies to every deployment without its own, as in `serve run`.
+    shared = {"logging_config": app["logging_config"]} if "logging_config" in app else {}
+    options = {d["name"]: shared | {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
     return app.get("args") or {}, options
 
 
@@ -73,7 +75,7 @@ def serve_forever(host: str, port: int, config: Path, num_cpus: int | None = Non
     """Deploy the app and block until SIGINT / SIGTERM, then shut down cleanly."""
     from ray import serve
 
-    from serve_app.app import APP_NAME, build_app
+    from serve_app.app import APP_NAME, compose_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     settings = Settings()
@@ -91,7 +93,7 @@ def serve_forever(host: str, port: int, config: Path, num_cpus: int | None = Non
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     serve.start(http_options={"host": host, "port": port})
-    serve.run(build_app(args, deployment_options), name=APP_NAME, route_prefix="/", blocking=False)
+    serve.run(compose_app(args, deployment_options), name=APP_NAME, route_prefix="/", blocking=False)
     print(f"vidscribe is serving on http://{host}:{port} (Ctrl-C to stop)", flush=True)
     stop.wait()
     print("shutting down ...", flush=True)

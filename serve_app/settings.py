@@ -101,6 +101,16 @@ class NoticeSettings(BaseModel):
     view_links: bool = Field(True, description="End the summary with a link to the task's view page.")
 
 
+class RecoverySettings(BaseModel):
+    """How soon a task held by a dead Transcriber (crash, lost node) is dispatched again."""
+
+    lease_s: float = Field(60, description="A Transcriber's hold on its task, renewed every third of it.")
+    redispatch_after_s: float = Field(
+        120, description="A waiting task nobody holds and nobody was handed for this long is dispatched again."
+    )
+    sweep_interval_s: float = Field(15, description="How often the Gateway looks for such tasks.")
+
+
 class SenderSettings(BaseModel):
     """LLMSender behaviour."""
 
@@ -130,6 +140,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = Field(default_factory=LLMSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
+    recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)
     clients: dict[str, ClientSettings] = Field(
         default_factory=dict,

@@ -6,7 +6,7 @@ Routers in other modules (pages, listings) import `authorize`, `ApiError` and
 
 import hmac
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
@@ -37,7 +37,7 @@ class ApiError(Exception):
         self.status, self.code, self.message, self.headers = status, code, message, headers
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+def error_response(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
     body = {"error": {"code": code, "message": message}}
     return JSONResponse(body, status_code=status, headers=headers)
 
@@ -69,7 +69,8 @@ _HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allo
 @app.exception_handler(StarletteHTTPException)
 async def _http_error(request: Request, error: StarletteHTTPException) -> JSONResponse:
     code = _HTTP_ERROR_CODES.get(error.status_code, "http_error")
-    return error_response(error.status_code, code, str(error.detail), error.headers)
+    headers = dict(error.headers) if error.headers else None  # e.g. Allow on a 405
+    return error_response(error.status_code, code, str(error.detail), headers)
 
 
 @app.middleware("http")

@@ -22,9 +22,6 @@ from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_VTT
 
 Series = dict[tuple[str, frozenset[tuple[str, str]]], float]  # (sample name, labels) -> value
 
-JSON_LOGS = {"logging_config": {"encoding": "JSON"}}  # what ray_config.yaml sets for the whole app
-
-
 # -- the task id on log records (plain logging, no Ray) ----------------------------------
 
 
@@ -75,11 +72,7 @@ def scrape(port: int) -> Series:
 def delta(before: Series, after: Series, name: str, **labels: str) -> float:
     """How much `name` (summed over processes) grew, counting only series matching `labels`."""
     wanted = set(labels.items())
-    return sum(
-        value - before.get(key, 0.0)
-        for key, value in after.items()
-        if key[0] == name and wanted <= set(key[1])
-    )
+    return sum(value - before.get(key, 0.0) for key, value in after.items() if key[0] == name and wanted <= set(key[1]))
 
 
 def bucket_delta(before: Series, after: Series, name: str, le: str, **labels: str) -> float:
@@ -130,12 +123,9 @@ def json_log_lines(deployment: str) -> list[dict[str, Any]]:
 
 @pytest.mark.slow
 def test_metrics_endpoint_and_task_logs(service_factory: Any, video_site: Any, fake_llm: Any, wecom: Any) -> None:
+    # JSON replica logs come from ray_config.yaml's logging_config, like every deployment's options.
     service: Service = service_factory(
-        deployment_options={
-            "Transcriber": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}, **JSON_LOGS},
-            "LLMSender": JSON_LOGS,
-            "Store": JSON_LOGS,
-        }
+        deployment_options={"Transcriber": {"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}}}
     )
     port = metrics_port()
     before = scrape(port)

@@ -12,7 +12,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pytest
 
 from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
 from actors.store_db import Store
-from serve_app import listing
+from serve_app import listing, web
 from serve_app.exports import render_markdown
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service
@@ -104,11 +104,14 @@ def advance(store: Store, task_id: str, stages: list[str], step_s: float, **fina
     return thread
 
 
-def read_events(url: str, headers: dict[str, str] | None = None, timeout: float = 20) -> list[tuple[str, Any]]:
-    """Every event of a stream until the server closes it; comments come as ("comment", text)."""
+def read_events(
+    url: str, headers: dict[str, str] | None = None, on_first: Callable[[], Any] | None = None
+) -> list[tuple[str, Any]]:
+    """Every event of a stream until the server closes it; comments come as ("comment", text).
+    `on_first` runs when the first event has arrived (start the work then: none is missed)."""
     events: list[tuple[str, Any]] = []
     kind = "message"
-    with httpx.stream("GET", url, headers=headers, timeout=timeout) as response:
+    with httpx.stream("GET", url, headers=headers, timeout=20) as response:
         assert response.status_code == 200, response.read()
         assert response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
@@ -118,6 +121,8 @@ def read_events(url: str, headers: dict[str, str] | None = None, timeout: float 
                 kind = line.removeprefix("event: ")
             elif line.startswith("data: "):
                 events.append((kind, json.loads(line.removeprefix("data: "))))
+                if on_first is not None and len(events) == 1:
+                    on_first()
     return events
 
 
@@ -139,7 +144,7 @@ def test_task_list_needs_a_token(local_gateway: LocalGateway) -> None:
         assert response.json()["error"]["code"] == "unauthorized"
 
 
-def test_task_list_pages_filters_and_search(local_gateway: LocalGateway) -> None:
+def test_task_list_pages_filters_and_search(local_gateway: LocalGateway, monkeypatch: pytest.MonkeyPatch) -> None:
     store = local_gateway.store
     done = done_task(store)
     failed = new_task(store, "broken", status=TaskStatus.FAILED, error={"code": "video_not_found", "message": "404"})
@@ -171,6 +176,13 @@ def test_task_list_pages_filters_and_search(local_gateway: LocalGateway) -> None
     assert tasks(q="100%_")["tasks"] == []  # LIKE wildcards are literal
 
     assert "SECRET-ROBOT-KEY" not in json.dumps(tasks())
+
+    # A client's token lists that client's tasks only.
+    theirs, _ = store.create_task("https://v.example/team-b", TaskOptions(), client="team-b")
+    monkeypatch.setattr(web.app.state, "identities", [(local_gateway.token, None), ("team-b-token", "team-b")])
+    team_b = httpx.get(f"{local_gateway.base_url}/api/tasks", headers={"Authorization": "Bearer team-b-token"})
+    assert [(t["task_id"], t["client"]) for t in team_b.json()["tasks"]] == [(theirs.task_id, "team-b")]
+    assert len(tasks()["tasks"]) == 6  # the plain token sees every task
     for bad in ({"status": "sleeping"}, {"limit": 0}, {"limit": 1000}, {"offset": -1}):
         response = httpx.get(f"{local_gateway.base_url}/api/tasks", params=bad, headers=local_gateway.auth)
         assert response.status_code == 422, bad
@@ -184,9 +196,13 @@ def test_events_arrive_in_stage_order_and_end_at_done(local_gateway: LocalGatewa
     store = local_gateway.store
     task_id = new_task(store, "live")
     stages = PIPELINE[1:-1]  # resolving ... delivering
-    worker = advance(store, task_id, stages, 0.15, status=TaskStatus.DONE, progress=1.0)
-    events = read_events(f"{local_gateway.base_url}/api/task/{task_id}/events", local_gateway.auth)
-    worker.join()
+    workers: list[threading.Thread] = []
+    events = read_events(
+        f"{local_gateway.base_url}/api/task/{task_id}/events",
+        local_gateway.auth,
+        on_first=lambda: workers.append(advance(store, task_id, stages, 0.15, status=TaskStatus.DONE, progress=1.0)),
+    )
+    workers[0].join()
 
     kinds = [kind for kind, _ in events if kind != "comment"]
     assert kinds[-1] == "end"
@@ -198,7 +214,9 @@ def test_events_arrive_in_stage_order_and_end_at_done(local_gateway: LocalGatewa
     assert events[-1][1]["status"] == "done"
 
 
-def test_events_heartbeat_failure_and_errors(local_gateway: LocalGateway, fast_events: None) -> None:
+def test_events_heartbeat_failure_and_errors(
+    local_gateway: LocalGateway, fast_events: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
     store, base = local_gateway.store, local_gateway.base_url
     task_id = new_task(store, "slow", status=TaskStatus.TRANSCRIBING)
     failing = threading.Timer(
@@ -219,6 +237,10 @@ def test_events_heartbeat_failure_and_errors(local_gateway: LocalGateway, fast_e
     assert missing.status_code == 404
     assert missing.json()["error"]["code"] == "not_found"
     assert httpx.get(f"{base}/view/{'A' * 22}/events").status_code == 404
+    monkeypatch.setattr(listing, "MAX_STREAMS", 0)  # a full replica: the page falls back to polling
+    busy = httpx.get(f"{base}/view/{task_id}/events")
+    assert busy.status_code == 429
+    assert busy.headers["retry-after"] == "30"
 
 
 # -- the token-less view endpoints -------------------------------------------------------------
@@ -288,9 +310,12 @@ def test_markdown_export_sections() -> None:
 # -- the pages in Chromium ---------------------------------------------------------------------
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """Debian's headless Chromium driven by playwright (never a downloaded browser)."""
+    """Debian's headless Chromium driven by playwright (never a downloaded browser).
+
+    Module-scoped: playwright's sync API keeps an event loop running in this thread while
+    it is open, which would break the asyncio tests of later modules."""
     if not CHROMIUM.exists():
         pytest.skip("Debian's chromium is not installed (./run.sh test installs it when run as root)")
     playwright_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")

@@ -21,7 +21,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -44,18 +44,9 @@ WORKER_RESOURCE = "worker_node"
 PRE_LLM = ("queued", "resolving", "downloading", "transcribing")
 
 
-def shorten_recovery_timers() -> None:
-    """Ray worker setup hook (runtime_env of the test app): recovery timers in seconds, not minutes.
-
-    The mechanism is the real one (lease runs out, the Gateway's sweep dispatches the
-    task again); only its clocks are shorter, so the test waits ~15 s instead of ~3 min.
-    """
-    from actors import transcriber
-    from serve_app import gateway
-
-    transcriber.LEASE_S = 6.0  # renewed every 2 s by a live worker
-    gateway.REDISPATCH_AFTER_S = 3.0
-    gateway.SWEEP_INTERVAL_S = 1.0
+# Recovery clocks in seconds, not minutes (defaults: lease 60 s, redispatch after 120 s,
+# sweep every 15 s): the same mechanism, a test that waits ~10 s instead of ~3 min.
+FAST_RECOVERY = {"lease_s": 6.0, "redispatch_after_s": 3.0, "sweep_interval_s": 1.0}
 
 
 def free_port() -> int:
@@ -81,10 +72,11 @@ class RayNode:
                 "metrics-export-port",
             )
         ]
+        # Worker ports 0: the OS picks them, so they never collide with another Ray on this machine.
+        fixed = ["--min-worker-port=0", "--max-worker-port=0", "--disable-usage-stats", "--block"]
         with self.log.open("ab") as out:
             self.process = subprocess.Popen(
-                [str(BIN / "ray"), "start", *self.args, *ports, "--min-worker-port=0", "--max-worker-port=0"]
-                + ["--disable-usage-stats", "--block"],
+                [str(BIN / "ray"), "start", *self.args, *ports, *fixed],
                 cwd=ROOT,
                 env=self.env,
                 stdout=out,
@@ -111,6 +103,7 @@ class RayNode:
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
         self.process.wait()
+        psutil.wait_procs(descendants, timeout=10)  # gone before the temp dir is removed
         self.process = None
 
 
@@ -172,13 +165,13 @@ class Cluster:
 
     def start_head(self) -> None:
         self.head.start()
-        wait_until(lambda: self.head.check_alive() or self.alive_nodes(), 90, "the head node")
+        wait_until(self.alive_nodes, 90, "the head node", guard=self.head.check_alive)
 
     def start_worker(self) -> str:
         """Start a (new) worker node; returns its node id once it is alive."""
         self.worker = self._worker_node()
         self.worker.start()
-        node_id: str = wait_until(lambda: self.worker.check_alive() or self.worker_node_id(), 90, "the worker node")
+        node_id: str = wait_until(self.worker_node_id, 90, "the worker node", guard=self.worker.check_alive)
         return node_id
 
     def kill_worker(self, node_id: str) -> None:
@@ -205,15 +198,29 @@ class Cluster:
             for name, deployment in app.get("deployments", {}).items()
         }
 
+    def describe(self) -> str:
+        """Serve's view of the app, for failure messages."""
+        try:
+            app = self.get("/api/serve/applications/")["applications"].get("vidscribe", {})
+        except httpx.HTTPError as error:
+            return f"(dashboard unreachable: {error})"
+        deployments = {
+            name: (d["status"], d.get("message", "")[:200], [(r["state"], r["node_id"][:8]) for r in d["replicas"]])
+            for name, d in app.get("deployments", {}).items()
+        }
+        return f"app {app.get('status')}: {app.get('message', '')[-1000:]} {deployments}"
+
     def stop(self) -> None:
         self.worker.kill()
         self.head.kill()
 
 
-def wait_until(check: Any, timeout: float, what: str) -> Any:
-    """Poll `check` until it returns something truthy; fail at the deadline."""
+def wait_until(check: Callable[[], Any], timeout: float, what: str, guard: Callable[[], None] | None = None) -> Any:
+    """Poll `check` until it returns something truthy; fail at the deadline (or when `guard` fails)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if guard is not None:
+            guard()
         result = check()
         if result:
             return result
@@ -241,8 +248,7 @@ def two_node_config(path: Path, settings: dict[str, Any], http_port: int) -> Pat
     config["proxy_location"] = "HeadOnly"
     config["http_options"] = {"host": "127.0.0.1", "port": http_port}
     (app,) = config["applications"]
-    app["args"] = settings
-    app["runtime_env"] = {"worker_process_setup_hook": f"{__name__}.shorten_recovery_timers"}
+    app["args"] = settings | {"recovery": FAST_RECOVERY}
     (transcriber,) = [d for d in app["deployments"] if d["name"] == "Transcriber"]
     transcriber["ray_actor_options"]["resources"] = {WORKER_RESOURCE: 1}
     transcriber["autoscaling_config"] |= {"min_replicas": 1, "max_replicas": 2, "upscale_delay_s": 1}
@@ -266,12 +272,14 @@ def test_transcribers_on_the_worker_node_survive_its_loss(
     service = Service(f"http://127.0.0.1:{http_port}", TOKEN, data_dir)
 
     def healthy() -> bool:
-        cluster.head.check_alive()
         with contextlib.suppress(httpx.HTTPError):
             return httpx.get(f"{service.base_url}/healthz", timeout=2).status_code == 200
         return False
 
-    wait_until(healthy, 150, "the deployed app's /healthz")
+    try:
+        wait_until(healthy, 150, "the deployed app's /healthz", guard=cluster.head.check_alive)
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{cluster.describe()}") from None
     deployed = time.monotonic()
 
     # 1. A task completes, with every Transcriber on the worker node and the singletons on the head.
@@ -307,7 +315,10 @@ def test_transcribers_on_the_worker_node_survive_its_loss(
     # 3. Capacity is back: a new worker node; the task is dispatched again and finishes.
     new_worker_id = cluster.start_worker()
     assert new_worker_id != worker_id
-    view = service.wait_finished([second], timeout=150)[second]
+    try:
+        view = service.wait_finished([second], timeout=150)[second]
+    except AssertionError as error:
+        raise AssertionError(f"{error}\n{cluster.describe()}") from None
     recovered = time.monotonic()
     assert (view["status"], view["source"]) == ("done", "asr"), view["error"]
     assert word_overlap(SPEECH_EN_TEXT, view["transcript"]) >= 0.8, view["transcript"]

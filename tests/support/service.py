@@ -124,7 +124,7 @@ def service_factory(
     wecom.window_s = 2  # the real limit logic (20 per window), a shorter window
     from ray import serve
 
-    from serve_app.app import APP_NAME, build_app
+    from serve_app.app import APP_NAME, compose_app
 
     def start(deployment_options: dict[str, dict[str, Any]] | None = None, **overrides: Any) -> Service:
         data_dir = link_default_model(tmp_path / "data")
@@ -132,7 +132,7 @@ def service_factory(
         for name, extra in (deployment_options or {}).items():
             options[name] = {**options.get(name, {}), **extra}
         args = app_settings(data_dir, video_site, fake_llm, wecom, **overrides)
-        serve.run(build_app(args, options), name=APP_NAME, route_prefix="/")
+        serve.run(compose_app(args, options), name=APP_NAME, route_prefix="/")
         return Service(f"http://127.0.0.1:{ray_instance}", TOKEN, data_dir)
 
     yield start
@@ -157,7 +157,7 @@ def module_service_factory(
     """
     from ray import serve
 
-    from serve_app.app import APP_NAME, build_app
+    from serve_app.app import APP_NAME, compose_app
 
     wecom_server.window_s = 2  # the real limit logic (20 per window), a shorter window
     deployed = False
@@ -173,7 +173,7 @@ def module_service_factory(
         for name, extra in (deployment_options or {}).items():
             options[name] = {**options.get(name, {}), **extra}
         args = app_settings(data_dir, video_site, fake_llm_server, wecom_server, **overrides)
-        serve.run(build_app(args, options), name=APP_NAME, route_prefix="/")
+        serve.run(compose_app(args, options), name=APP_NAME, route_prefix="/")
         deployed = True
         return Service(f"http://127.0.0.1:{ray_instance}", TOKEN, data_dir)
 
