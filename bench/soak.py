@@ -145,6 +145,8 @@ class RssSampler:
         self.last: dict[int, int] = {}
         self.names: dict[int, str] = {}
         self.marks: dict[str, dict[int, int]] = {}  # RSS at named moments, per pid
+        self.first_seen: dict[int, float] = {}  # seconds after start; > 0: a process started during the run
+        self._started = time.monotonic()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss", daemon=True)
 
@@ -166,10 +168,11 @@ class RssSampler:
         for proc in [me, *me.children(recursive=True)]:
             try:
                 rss = proc.memory_info().rss
-                # A worker's title changes with what it hosts (ray::IDLE, ray::<Actor>): keep the history.
+                # A worker's title changes with what it hosts: keep the most telling one.
                 name = _name(proc)
-                if not self.names.get(proc.pid, "").endswith(name):
-                    self.names[proc.pid] = f"{self.names[proc.pid]} -> {name}" if proc.pid in self.names else name
+                if proc.pid not in self.names or not name.startswith(_PLACEHOLDERS):
+                    self.names[proc.pid] = name
+                self.first_seen.setdefault(proc.pid, time.monotonic() - self._started)
             except psutil.Error:
                 continue
             now[proc.pid] = rss
@@ -180,6 +183,9 @@ class RssSampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
             self.sample()
+
+
+_PLACEHOLDERS = ("ray::IDLE", "ray::SERVE_REPLICA::", "ray worker")
 
 
 def _name(proc: psutil.Process) -> str:
@@ -360,9 +366,11 @@ def report(
     grouped: dict[str, list[int]] = defaultdict(list)
     for pid in rows:
         grouped[sampler.names.get(pid, "?")].append(pid)
+        since = sampler.first_seen.get(pid, 0.0)
+        started = f", started {since:.0f} s into the run" if since > 1 else ""
         print(
             f"   {sampler.peak[pid] / 2**20:8.1f} | {after.get(pid, 0) / 2**20:8.1f} | "
-            f"{sampler.last.get(pid, 0) / 2**20:8.1f}  {sampler.names.get(pid, '?')} (pid {pid})"
+            f"{sampler.last.get(pid, 0) / 2**20:8.1f}  {sampler.names.get(pid, '?')} (pid {pid}{started})"
         )
     total_peak = sum(sampler.peak.values()) / 2**20
     print(f"   sum of peaks: {total_peak:.0f} MB over {len(sampler.peak)} processes")

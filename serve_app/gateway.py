@@ -12,13 +12,13 @@ from fastapi.responses import PlainTextResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from actors.formats import TranscriptFormat, media_type, render
 from actors.models import TaskOptions, TaskStatus
 from actors.records import TaskRecord
 from actors.store import StoreClient
 from actors.store_db import QueueFull
 from actors.urlguard import check_url
 from serve_app import listing, pages
+from serve_app.pages import ExportFormat, export_response
 from serve_app.schemas import SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
 from serve_app.web import ApiError, app, authorize, identities_of
@@ -93,13 +93,8 @@ class Gateway:
         return TaskView.of(await self._get(task_id))
 
     @app.get("/api/task/{task_id}/transcript")
-    async def transcript(
-        self, task_id: str, format: TranscriptFormat = "txt", _: None = Depends(authorize)
-    ) -> Response:
-        task = await self._get(task_id)
-        if task.transcript is None:
-            raise ApiError(409, "not_ready", f"the transcript is not ready (status {task.status})")
-        return Response(render(task.transcript, format), media_type=media_type(format))
+    async def transcript(self, task_id: str, format: ExportFormat = "txt", _: None = Depends(authorize)) -> Response:
+        return export_response(await self._get(task_id), format)
 
     # -- internals --------------------------------------------------------------
     async def _get(self, task_id: str) -> TaskRecord:

@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingRes
 
 from actors.formats import TranscriptFormat, media_type, render
 from actors.models import Segment
+from actors.records import TaskRecord
 from serve_app.exports import render_markdown
 from serve_app.listing import MAX_TASK_ID, get_task_or_404, stream_task
 from serve_app.schemas import TaskView
@@ -108,7 +109,11 @@ async def view_events(task_id: str, request: Request) -> StreamingResponse:
 @router.get("/view/{task_id}/transcript")
 async def view_transcript(task_id: str, request: Request, format: ExportFormat = "txt") -> Response:
     """Download the transcript (txt, srt, vtt, json) or the whole result as Markdown (md)."""
-    task = await get_task_or_404(store_of(request), task_id)
+    return export_response(await get_task_or_404(store_of(request), task_id), format)
+
+
+def export_response(task: TaskRecord, format: ExportFormat) -> Response:
+    """The transcript as a download (txt, srt, vtt, json) or the whole result as Markdown (md)."""
     if task.transcript is None:
         raise ApiError(409, "not_ready", f"the transcript is not ready (status {task.status})")
     if format == "md":
@@ -116,7 +121,7 @@ async def view_transcript(task_id: str, request: Request, format: ExportFormat =
     else:
         fmt = cast(TranscriptFormat, format)  # every ExportFormat but md is a TranscriptFormat
         body, content_type = render(task.transcript, fmt), media_type(fmt)
-    title = task.video.title if task.video and task.video.title else task_id
+    title = task.video.title if task.video and task.video.title else task.task_id
     headers = {**PRIVATE_HEADERS, "Content-Disposition": attachment(title, format)}
     return Response(body, media_type=content_type, headers=headers)
 
