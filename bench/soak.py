@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter, defaultdict
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -363,9 +363,7 @@ def report(
     print("\npeak RSS per process (MB): peak | after submitting | at the end")
     after = sampler.marks.get("submitted", {})
     rows = sorted(sampler.peak, key=lambda pid: -sampler.peak[pid])
-    grouped: dict[str, list[int]] = defaultdict(list)
     for pid in rows:
-        grouped[sampler.names.get(pid, "?")].append(pid)
         since = sampler.first_seen.get(pid, 0.0)
         started = f", started {since:.0f} s into the run" if since > 1 else ""
         print(
