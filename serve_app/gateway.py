@@ -78,7 +78,8 @@ class Gateway:
             raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)}) from full
         if created:
             self._dispatch()
-            self._sender.notify_accepted.remote(task.task_id)  # fire and forget: a notice, not work
+            if self._settings.notices.accepted:
+                self._sender.notify_accepted.remote(task.task_id)  # fire and forget: a notice, not work
         base = str(request.base_url).rstrip("/")
         return SubmitResponse(
             task_id=task.task_id,

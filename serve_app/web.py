@@ -103,7 +103,7 @@ def identities_of(settings: Any) -> list[tuple[str, str | None]]:
     return plain + [(client.token.get_secret_value(), name) for name, client in settings.clients.items()]
 
 
-def authorize(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
+async def authorize(request: Request, authorization: Annotated[str | None, Header()] = None) -> None:
     """Require `Authorization: Bearer <token>` with one of the configured tokens, within its rate."""
     scheme, _, presented = (authorization or "").partition(" ")
     matched, client = identify(presented.strip(), getattr(request.app.state, "identities", []))
@@ -132,7 +132,7 @@ def _rate_limiter(request: Request, client: str | None) -> SlidingWindowLimiter 
         per_minute = settings.clients[client].rate_limit_per_minute
     if per_minute <= 0:
         return None
-    with _LIMITER_LOCK:  # authorize runs in FastAPI's thread pool
+    with _LIMITER_LOCK:  # cheap, and safe should a sync route ever depend on it
         limiters: dict[int, SlidingWindowLimiter] = getattr(state, "rate_limiters", None) or {}
         state.rate_limiters = limiters
         if per_minute not in limiters:

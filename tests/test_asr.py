@@ -40,9 +40,7 @@ def assert_ordered(segments: list[Segment], duration: float) -> None:
 def test_english_clip_words_language_and_progress(recognizer: SpeechRecognizer) -> None:
     progress: list[tuple[float, float | None]] = []
 
-    transcript = recognizer.transcribe(
-        SPEECH_EN, on_progress=lambda done, total: progress.append((done, total))
-    )
+    transcript = recognizer.transcribe(SPEECH_EN, on_progress=lambda done, total: progress.append((done, total)))
 
     assert word_overlap(SPEECH_EN_TEXT, transcript.text) >= 0.8, transcript.text
     assert transcript.language == "en"
@@ -97,9 +95,7 @@ def test_silence_gives_an_empty_transcript(recognizer: SpeechRecognizer, tmp_pat
 
 
 @pytest.mark.slow
-def test_undecodable_or_missing_audio_is_a_transcription_error(
-    recognizer: SpeechRecognizer, tmp_path: Path
-) -> None:
+def test_undecodable_or_missing_audio_is_a_transcription_error(recognizer: SpeechRecognizer, tmp_path: Path) -> None:
     junk = tmp_path / "junk.m4a"
     junk.write_bytes(b"this is not audio\n" * 100)
 

@@ -141,9 +141,7 @@ async def test_rate_limit_is_retried_and_succeeds(fake_llm: FakeLLM, client_for:
     assert [r.status for r in fake_llm.requests] == [429, 200]
 
 
-async def test_server_errors_exhaust_retries_with_backoff(
-    fake_llm: FakeLLM, client_for: Callable[..., Any]
-) -> None:
+async def test_server_errors_exhaust_retries_with_backoff(fake_llm: FakeLLM, client_for: Callable[..., Any]) -> None:
     fake_llm.script("500", "500", "500")
     async with client_for(max_retries=2, retry_base_s=0.1) as llm:
         with pytest.raises(LLMError) as caught:
@@ -178,9 +176,7 @@ async def test_timeout_is_retried(fake_llm: FakeLLM, client_for: Callable[..., A
     assert second.started - first.started >= 0.3
 
 
-async def test_persistent_timeout_raises_a_clear_error(
-    fake_llm: FakeLLM, client_for: Callable[..., Any]
-) -> None:
+async def test_persistent_timeout_raises_a_clear_error(fake_llm: FakeLLM, client_for: Callable[..., Any]) -> None:
     fake_llm.script("timeout", "timeout")
     async with client_for(timeout_s=0.2, max_retries=1) as llm:
         with pytest.raises(LLMError, match="timeout"):
@@ -221,17 +217,13 @@ async def test_implausible_chunk_keeps_original_text_and_warns(
     assert low <= float(match.group(1)) <= high
 
 
-async def test_summary_is_skipped_for_short_transcripts(
-    fake_llm: FakeLLM, client_for: Callable[..., Any]
-) -> None:
+async def test_summary_is_skipped_for_short_transcripts(fake_llm: FakeLLM, client_for: Callable[..., Any]) -> None:
     async with client_for(summary_min_chars=200) as llm:
         assert await llm.summarize("太短了,没什么可总结的。", VIDEO) is None
     assert fake_llm.requests == []
 
 
-async def test_summary_is_bullets_from_the_summary_model(
-    fake_llm: FakeLLM, client_for: Callable[..., Any]
-) -> None:
+async def test_summary_is_bullets_from_the_summary_model(fake_llm: FakeLLM, client_for: Callable[..., Any]) -> None:
     text = chinese_transcript(800, seed=5)
     async with client_for(summary_min_chars=200) as llm:
         summary = await llm.summarize(text, VIDEO)

@@ -40,9 +40,7 @@ def test_assembles_and_verifies_once(tmp_path: Path) -> None:
     assert (model_dir / "model.bin").stat().st_ino == inode  # reused, not rebuilt
 
 
-def _assemble_in_child(
-    data_dir: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue
-) -> None:
+def _assemble_in_child(data_dir: str, barrier: multiprocessing.synchronize.Barrier, out: multiprocessing.Queue) -> None:
     barrier.wait(timeout=60)  # both children enter ensure_default_model together
     model_dir = ensure_default_model(Path(data_dir))
     out.put((str(model_dir), (model_dir / "model.bin").stat().st_ino))

@@ -15,7 +15,6 @@ Run standalone for manual checks: `python -m tests.support.fake_llm --port 8001`
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import itertools
 import random
@@ -32,6 +31,7 @@ from aiohttp import web
 
 from actors.textsplit import split_sentences
 from serve_app.settings import LLMSettings
+from tests.support.aioserver import BackgroundServer
 
 # Scripted outcomes; a bare three-digit string ("503") answers that HTTP status.
 STEPS = ("ok", "timeout", "truncated", "garbage_short", "garbage_long", "empty", "disconnect")
@@ -74,12 +74,14 @@ def summary_of(text: str, bullets: int = 3) -> str:
     return "\n".join(f"- {sentence}" for sentence in sentences[:bullets]) or "- (empty)"
 
 
-class FakeLLM:
+class FakeLLM(BackgroundServer):
     """An OpenAI-compatible chat server on a background thread; see the module docstring."""
 
+    thread_name = "fake-llm"
+    runner_options = {"handler_cancellation": True}  # noqa: RUF012 - a client that hangs up ends its handler
+
     def __init__(self, host: str = "127.0.0.1", port: int = 0, hang_s: float = 30.0) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.hang_s = hang_s  # how long a "timeout" step stalls (until the client gives up)
         self.latency: float | tuple[float, float] = 0.0
         # Optional override of the answer text: responder(request) -> str.
@@ -91,10 +93,6 @@ class FakeLLM:
         self._max_in_flight = 0
         self._ids = itertools.count(1)
         self._random = random.Random(1234)  # seeded: random latencies repeat run to run
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
 
     # -- controls ---------------------------------------------------------------------
 
@@ -148,49 +146,11 @@ class FakeLLM:
         values.update(overrides)
         return LLMSettings(**values)
 
-    # -- lifecycle --------------------------------------------------------------------
+    # -- serving ---------------------------------------------------------------------
 
-    def start(self) -> FakeLLM:
-        """Start serving; returns once the port accepts connections."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="fake-llm", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread (hanging requests are woken up)."""
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> FakeLLM:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
-        self._closing = asyncio.Event()
-        app = web.Application(client_max_size=64 * 1024**2)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_get("/v1/models", self._models)
-        # handler_cancellation: a client that times out and hangs up ends its handler.
-        self._runner = web.AppRunner(app, handler_cancellation=True, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        assert self._closing is not None
-        assert self._runner is not None
-        self._closing.set()
-        await self._runner.cleanup()
 
     # -- handlers ---------------------------------------------------------------------
 
@@ -223,12 +183,12 @@ class FakeLLM:
             record.ended = time.monotonic()
 
     async def _answer(self, request: web.Request, record: FakeRequest) -> web.StreamResponse:
-        await self._sleep(self._latency())
+        await self.pause(self._latency())
         outcome = record.outcome
         if outcome.isdigit():
             return _error(int(outcome))
         if outcome == "timeout":
-            await self._sleep(self.hang_s)
+            await self.pause(self.hang_s)
             return _error(504)  # only reached if the client waited longer than hang_s
         if outcome == "disconnect":
             assert request.transport is not None
@@ -255,13 +215,6 @@ class FakeLLM:
             with self._lock:
                 return self._random.uniform(*latency)
         return latency
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        assert self._closing is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
 
 
 def _kind(model: str, system: str) -> str:

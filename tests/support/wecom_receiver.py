@@ -21,8 +21,6 @@ content block in one piece, in order, with no status notice inside it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import re
 import threading
@@ -37,6 +35,7 @@ from aiohttp import web
 
 from actors.wecom import BlockKind, clean_title
 from serve_app.settings import WeComSettings
+from tests.support.aioserver import BackgroundServer
 
 SEND_PATH = "/cgi-bin/webhook/send"
 MAX_BYTES = {"markdown": 4096, "markdown_v2": 4096, "text": 2048}  # WeCom's, restated on purpose
@@ -78,14 +77,19 @@ class Request:
     body: bytes = field(default=b"", repr=False)
 
 
-class WeComReceiver:
+class WeComReceiver(BackgroundServer):
     """A WeCom robot webhook on a background thread; see the module docstring."""
+
+    thread_name = "wecom-receiver"
+    # No handler cancellation: like WeCom, a message whose sender hung up (timed out) is
+    # still delivered, so a retry after a timeout can arrive twice. No access log: it
+    # would print robot keys into the logs of tests that check for them.
+    runner_options = {"handler_cancellation": False, "access_log": None}  # noqa: RUF012
 
     def __init__(
         self, host: str = "127.0.0.1", port: int = 0, *, limit: int = DEFAULT_LIMIT, window_s: float = DEFAULT_WINDOW_S
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host, port)
         self.limit = limit
         self.window_s = window_s
         self._lock = threading.Lock()
@@ -95,10 +99,6 @@ class WeComReceiver:
         self._windows: dict[str, deque[float]] = {}
         self._messages: list[Message] = []
         self._requests: list[Request] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
 
     # -- controls ---------------------------------------------------------------------
 
@@ -169,49 +169,10 @@ class WeComReceiver:
         with self._lock:
             return list(self._script)
 
-    # -- lifecycle --------------------------------------------------------------------
+    # -- serving ---------------------------------------------------------------------
 
-    def start(self) -> WeComReceiver:
-        """Start serving; returns once the port accepts connections."""
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="wecom-receiver", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and join the thread."""
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> WeComReceiver:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    async def _start(self) -> None:
-        self._closing = asyncio.Event()
-        app = web.Application(client_max_size=1024**2)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post(SEND_PATH, self._send)
-        # No handler cancellation: like WeCom, a message whose sender hung up (timed
-        # out) is still delivered, so a retry after a timeout can arrive twice.
-        # No access log: it would print robot keys into the logs of tests that check for them.
-        self._runner = web.AppRunner(app, handler_cancellation=False, shutdown_timeout=1.0, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        self.port = self._runner.addresses[0][1]
-
-    async def _stop(self) -> None:
-        assert self._closing is not None and self._runner is not None
-        self._closing.set()
-        await self._runner.cleanup()
 
     # -- the webhook ------------------------------------------------------------------
 
@@ -240,7 +201,7 @@ class WeComReceiver:
         # The group sees a message when it arrives; slowness is in the answer. So a sender
         # that dies (or times out) mid-request has still delivered, in arrival order.
         slow = float(scripted.group(3)) if scripted and scripted.group(3) else 0.0
-        await self._sleep(slow + delay)
+        await self.pause(slow + delay)
         return self._answer(record, errcode)
 
     def _verdict(
@@ -274,13 +235,6 @@ class WeComReceiver:
         record.outcome, record.errcode, record.http_status = "errcode", errcode, 200
         record.answered_at = time.monotonic()
         return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "scripted error")})
-
-    async def _sleep(self, seconds: float) -> None:
-        if seconds <= 0:
-            return
-        assert self._closing is not None
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closing.wait(), seconds)
 
 
 def _parse(body: bytes) -> tuple[str, str] | int:
