@@ -41,6 +41,11 @@ class _Instruments:
     llm_seconds: Histogram
 
 
+def client_tag(task: TaskRecord) -> str:
+    """The client a task belongs to, as a metric tag (`default`: the plain API tokens)."""
+    return task.client or "default"
+
+
 @functools.cache
 def _instruments() -> _Instruments:
     # Made on first use, inside a Ray worker: importing this module (the app builder
@@ -48,14 +53,16 @@ def _instruments() -> _Instruments:
     return _Instruments(
         submitted=Counter(
             "vidscribe_tasks_submitted",
-            "New tasks accepted, by whether they were cached already.",
-            tag_keys=("cached",),
+            "New tasks accepted, by client and whether they were cached already.",
+            tag_keys=("cached", "client"),
         ),
-        completed=Counter("vidscribe_tasks_completed", "Tasks done, by transcript source.", tag_keys=("source",)),
+        completed=Counter(
+            "vidscribe_tasks_completed", "Tasks done, by transcript source and client.", tag_keys=("source", "client")
+        ),
         failed=Counter(
             "vidscribe_tasks_failed",
-            "Tasks failed, by transcript source (none: failed before one) and error code.",
-            tag_keys=("source", "code"),
+            "Tasks failed, by transcript source (none: failed before one), error code and client.",
+            tag_keys=("source", "code", "client"),
         ),
         queue_depth=Gauge("vidscribe_queue_depth", "Unfinished tasks (queued or in progress)."),
         stage_seconds=Histogram(
@@ -102,7 +109,7 @@ class TaskLifecycle:
         """A new task was accepted."""
         with self._lock:
             self._stages[task.task_id] = (task.status, time.monotonic())
-        _instruments().submitted.inc(tags={"cached": "true" if task.cached else "false"})
+        _instruments().submitted.inc(tags={"cached": "true" if task.cached else "false", "client": client_tag(task)})
         self._update_depth()
 
     def status_set(self, task: TaskRecord) -> None:
@@ -121,10 +128,10 @@ class TaskLifecycle:
             metrics.stage_seconds.observe(now - previous[1], tags={"stage": previous[0].value})
         source = task.source.value if task.source else NO_SOURCE
         if task.status is TaskStatus.DONE:
-            metrics.completed.inc(tags={"source": source})
+            metrics.completed.inc(tags={"source": source, "client": client_tag(task)})
         elif task.status is TaskStatus.FAILED:
             code = task.error.code if task.error else "unknown"
-            metrics.failed.inc(tags={"source": source, "code": code})
+            metrics.failed.inc(tags={"source": source, "code": code, "client": client_tag(task)})
         if task.status.finished:
             self._update_depth()
 

@@ -168,6 +168,7 @@ def test_metrics_endpoint_and_task_logs(service_factory: Any, video_site: Any, f
 
     # Tasks: submitted, completed by source, failed by source and code.
     assert grew("ray_vidscribe_tasks_submitted_total", cached="false") == 3
+    assert grew("ray_vidscribe_tasks_submitted_total", client="default") == 3  # by client (issue 8)
     assert grew("ray_vidscribe_tasks_completed_total", source="subtitles") == 1
     assert grew("ray_vidscribe_tasks_completed_total") == 2
     assert grew("ray_vidscribe_tasks_failed_total", source="none", code="video_not_found") == 1
