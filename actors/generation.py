@@ -7,6 +7,7 @@ delivered (raw transcript instead of proofread text) with a status notice.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,37 +33,46 @@ async def generate(task: TaskRecord, llm: LLMClient | None, store: Any) -> Gener
     result = Generated(proofread=task.proofread, summary=task.summary)
     if llm is None or task.transcript is None or task.video is None:
         return result
-    text = task.transcript.text
-    key = (task.video.platform, task.video.video_id)
+    text, video = task.transcript.text, task.video
+
+    async def proofread() -> str:
+        done = await llm.proofread(text, video)
+        for warning in done.warnings:
+            await store.add_warning(task.task_id, warning)
+        return done.text
+
+    async def summarize() -> str | None:
+        return await llm.summarize(result.proofread or text, video)
+
     if task.options.proofread and result.proofread is None:
-        await store.update_task(task.task_id, status=TaskStatus.PROOFREADING, progress=0.0)
-        cached = await store.cache_get(*key, "proofread")
-        if cached is not None:
-            result.proofread = cached
-        else:
-            try:
-                proofread = await llm.proofread(text, task.video)
-            except LLMError as error:
-                result.failures.append(f"校对失败：{error.message}")
-            else:
-                result.proofread = proofread.text
-                for warning in proofread.warnings:
-                    await store.add_warning(task.task_id, warning)
-                await store.cache_put(*key, "proofread", proofread.text)
-        if result.proofread is not None:
-            await store.update_task(task.task_id, proofread=result.proofread, progress=1.0)
+        result.proofread = await _step(task, store, result, TaskStatus.PROOFREADING, "proofread", "校对", proofread)
     if task.options.summary and result.summary is None:
-        await store.update_task(task.task_id, status=TaskStatus.SUMMARIZING, progress=0.0)
-        cached = await store.cache_get(*key, "summary")
-        if cached is not None:
-            result.summary = cached
-        else:
-            try:
-                result.summary = await llm.summarize(result.proofread or text, task.video)
-            except LLMError as error:
-                result.failures.append(f"总结失败：{error.message}")
-            if result.summary is not None:
-                await store.cache_put(*key, "summary", result.summary)
-        if result.summary is not None:
-            await store.update_task(task.task_id, summary=result.summary, progress=1.0)
+        result.summary = await _step(task, store, result, TaskStatus.SUMMARIZING, "summary", "总结", summarize)
     return result
+
+
+async def _step(
+    task: TaskRecord,
+    store: Any,
+    result: Generated,
+    stage: TaskStatus,
+    layer: str,
+    label: str,
+    produce: Callable[[], Awaitable[str | None]],
+) -> str | None:
+    """One LLM step: its cached layer if there is one, else `produce` (cached after);
+    an LLM failure is recorded in `result.failures`, not raised."""
+    assert task.video is not None
+    key = (task.video.platform, task.video.video_id)
+    await store.update_task(task.task_id, status=stage, progress=0.0)
+    value = await store.cache_get(*key, layer)
+    if value is None:
+        try:
+            value = await produce()
+        except LLMError as error:
+            result.failures.append(f"{label}失败：{error.message}")
+        if value is not None:
+            await store.cache_put(*key, layer, value)
+    if value is not None:
+        await store.update_task(task.task_id, **{layer: value, "progress": 1.0})
+    return value

@@ -23,6 +23,10 @@ class TaskStatus(StrEnum):
         return self in (TaskStatus.DONE, TaskStatus.FAILED)
 
 
+# Stages owned by the Transcriber pool: a task here is waiting for, or held by, a worker.
+PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.TRANSCRIBING)
+
+
 class TranscriptSource(StrEnum):
     CACHE = "cache"
     SUBTITLES = "subtitles"

@@ -18,14 +18,13 @@ from ray.serve.handle import DeploymentHandle
 from actors import metrics, tasklog
 from actors.asr import SpeechRecognizer
 from actors.errors import VidscribeError
-from actors.models import TaskStatus
+from actors.models import PRE_LLM_STAGES
 from actors.store import StoreClient
 from actors.transcribe_job import TranscribeJob
 from serve_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.TRANSCRIBING)
 MAX_ATTEMPTS = 3  # a task that killed three workers is failed, not retried forever
 
 

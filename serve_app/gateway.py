@@ -12,7 +12,7 @@ from fastapi.responses import PlainTextResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from actors.models import TaskOptions, TaskStatus
+from actors.models import PRE_LLM_STAGES, TaskOptions
 from actors.records import TaskRecord
 from actors.store import StoreClient
 from actors.store_db import QueueFull
@@ -25,7 +25,6 @@ from serve_app.web import ApiError, app, authorize, identities_of
 
 log = logging.getLogger(__name__)
 
-PRE_LLM_STAGES = (TaskStatus.QUEUED, TaskStatus.RESOLVING, TaskStatus.DOWNLOADING, TaskStatus.TRANSCRIBING)
 RETRY_AFTER_S = 30
 
 app.include_router(listing.router)  # GET /api/tasks, /api/task/{id}/events
