@@ -27,13 +27,11 @@ import imageio_ffmpeg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.asr import SpeechRecognizer
-from actors.model_assets import ensure_default_model
-from serve_app.server import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
+from bench.local_stack import LocalStack
+from serve_app.server import DEFAULT_CONFIG, load_app_config
 from serve_app.settings import AsrSettings
-from tests.support.fake_llm import FakeLLM
-from tests.support.service import TOKEN, Service, app_settings, free_port
-from tests.support.video_site import SPEECH_EN_AUDIO, VideoSite
-from tests.support.wecom_receiver import WeComReceiver
+from tests.support.service import TOKEN, Service, app_settings
+from tests.support.video_site import SPEECH_EN_AUDIO
 
 ASR_THREADS = 2  # this machine's cores: the replica reserves them all, bare uses the same
 
@@ -63,31 +61,20 @@ def long_speech(path: Path, repeats: int = 17) -> Path:
     return path
 
 
-class Bench:
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.site, self.llm, self.wecom = VideoSite().start(), FakeLLM().start(), WeComReceiver().start()
-        self.wecom.window_s = 1  # the 20-per-window logic, with a window that does not dominate
-        self.port = free_port()
-        self.data_dir = root / "data"
-        ensure_default_model(self.data_dir)
-
+class Bench(LocalStack):
     def deploy(self, transcriber: dict[str, Any], **overrides: Any) -> Service:
-        import ray
         from ray import serve
 
         from serve_app.app import APP_NAME, compose_app
 
-        if not ray.is_initialized():
-            ray.init(num_cpus=4, resources={HEAD_RESOURCE: 1}, include_dashboard=False, logging_level="ERROR")
-            serve.start(http_options={"host": "127.0.0.1", "port": self.port})
+        self.start_ray(num_cpus=4)
         _, options = load_app_config(DEFAULT_CONFIG)
         # Short drain: undeploying between runs must not wait on leftover work tokens.
         options["Transcriber"] = {**options["Transcriber"], "graceful_shutdown_timeout_s": 5, **transcriber}
         settings = app_settings(self.data_dir, self.site, self.llm, self.wecom, **overrides)
         settings["asr"] = {"cpu_threads": ASR_THREADS}
         serve.run(compose_app(settings, options), name=APP_NAME, route_prefix="/")
-        return Service(f"http://127.0.0.1:{self.port}", TOKEN, self.data_dir)
+        return Service(self.base_url, TOKEN, self.data_dir)
 
     def undeploy(self) -> None:
         from ray import serve
@@ -95,18 +82,6 @@ class Bench:
         from serve_app.app import APP_NAME
 
         serve.delete(APP_NAME)
-
-    def close(self) -> None:
-        import ray
-
-        if ray.is_initialized():
-            from ray import serve
-
-            serve.shutdown()
-            ray.shutdown()
-        self.site.close()
-        self.llm.stop()
-        self.wecom.stop()
 
 
 def bench_a(bench: Bench) -> None:

@@ -38,13 +38,11 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import ray  # noqa: I001  (ray first: it also makes its bundled psutil importable)
 import psutil
 
-from actors.model_assets import ensure_default_model
-from serve_app.server import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
-from tests.support.fake_llm import FakeLLM
-from tests.support.service import app_settings, free_port
+from bench.local_stack import LocalStack
+from serve_app.server import DEFAULT_CONFIG, load_app_config
+from tests.support.service import app_settings
 from tests.support.video_site import SPEECH_EN_VTT, VideoSite
 from tests.support.wecom_receiver import STATUS_PREFIX, WeComReceiver, assert_contiguous_blocks
 
@@ -68,35 +66,21 @@ class Answer:
 # ---- the service ----------------------------------------------------------------------------
 
 
-class Soak:
+class Soak(LocalStack):
     """The local parts, Ray and the deployed app."""
 
     def __init__(self, root: Path, args: argparse.Namespace) -> None:
+        super().__init__(root)
         self.args = args
-        self.site = VideoSite().start()
-        self.llm = FakeLLM().start()
         self.llm.latency = (0.02, 0.1)
-        self.wecom = WeComReceiver().start()
-        self.wecom.window_s = 1.0  # WeCom's 20-per-window rule with a 1 s window: 20 messages/s
         self.tokens = [f"soak-client-{i:02d}-{os.urandom(8).hex()}" for i in range(args.tokens)]
-        self.data_dir = root / "data"
-        ensure_default_model(self.data_dir)  # every Transcriber replica loads it, even if unused
-        self.port = free_port()
-        self.base_url = f"http://127.0.0.1:{self.port}"
 
     def deploy(self) -> None:
         from ray import serve
 
         from serve_app.app import APP_NAME, compose_app
 
-        ray.init(
-            num_cpus=self.args.num_cpus,
-            resources={HEAD_RESOURCE: 1},
-            include_dashboard=False,
-            logging_level="ERROR",
-            log_to_driver=False,
-        )
-        serve.start(http_options={"host": "127.0.0.1", "port": self.port})
+        self.start_ray(num_cpus=self.args.num_cpus, log_to_driver=False)
         _, options = load_app_config(DEFAULT_CONFIG)
         settings = app_settings(
             self.data_dir,
@@ -109,16 +93,6 @@ class Soak:
         )
         settings["wecom"]["window_s"] = self.wecom.window_s
         serve.run(compose_app(settings, options), name=APP_NAME, route_prefix="/")
-
-    def close(self) -> None:
-        from ray import serve
-
-        if ray.is_initialized():
-            serve.shutdown()
-            ray.shutdown()
-        self.site.close()
-        self.llm.stop()
-        self.wecom.stop()
 
 
 def make_links(site: VideoSite, count: int) -> list[str]:
