@@ -145,7 +145,10 @@ class Mailbox:
                 notice = f"未配置 LLM：《{title}》未经校对与总结，按原始转录发送"
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
             view_url = self._view_url(task_id) if self._settings.notices.view_links else None
-            parts = content_parts(task, generated.proofread, generated.summary, self._settings.wecom.msgtype, view_url)
+            wecom = self._settings.wecom
+            parts = content_parts(
+                task, generated.proofread, generated.summary, wecom.msgtype, view_url, wecom.attach_after_messages
+            )
             await self._store.add_block(task_id, lane, CONTENT_KEY, parts)
             for index, failure in enumerate(generated.failures):
                 await self._store.add_block(task_id, lane, f"llm-failed-{index}", status_parts(f"{failure}：{title}"))

@@ -1,5 +1,6 @@
 """WeCom group-robot client: message rendering within WeCom's byte limits, a per-robot
-rate limiter, and a sender that retries what heals by waiting and fails fast on the rest.
+rate limiter, and a sender that retries what heals by waiting and fails fast on the rest
+(messages, and files: `upload_media`, then a `file` message).
 
 Plain module (no Ray). WeCom answers HTTP 200 for almost everything; the JSON `errcode`
 is the verdict. The webhook URL holds the robot's secret key: it is never logged, only
@@ -16,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from enum import StrEnum
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlsplit, urlunsplit
 
 import httpx
 
@@ -124,6 +125,14 @@ def redact_key(key: str) -> str:
 def redact(text: str) -> str:
     """`text` with every `key=…` query value redacted."""
     return _KEY_IN_URL.sub(lambda m: m.group(1) + redact_key(m.group(2)), text)
+
+
+def upload_url(webhook_url: str) -> str:
+    """The robot's file upload URL: the webhook's `/send` path as `/upload_media`, same key, `type=file`."""
+    parts = urlsplit(webhook_url)
+    path = parts.path.removesuffix("/send") + "/upload_media"
+    query = f"{parts.query}&type=file" if parts.query else "type=file"
+    return urlunsplit(parts._replace(path=path, query=query))
 
 
 def webhook_key(webhook_url: str) -> str:
@@ -251,17 +260,35 @@ class WeComClient:
         msgtype = msgtype or self._settings.msgtype
         if msgtype not in MAX_BYTES:
             raise ValueError(f"unsupported WeCom msgtype {msgtype!r}")
-        payload = {"msgtype": msgtype, msgtype: {"content": content}}
-        key = webhook_key(webhook_url)
+        await self._post(webhook_url, json={"msgtype": msgtype, msgtype: {"content": content}})
+
+    async def send_file(self, webhook_url: str, filename: str, data: bytes) -> None:
+        """Upload `data` as file `filename` (upload_media), then send it as a `file` message.
+
+        Each request is retried and rate limited like `send`; a media_id lives 3 days, so
+        a caller that failed between the two simply uploads again.
+        """
+        media = (filename, data, "application/octet-stream")
+        answer = await self._post(upload_url(webhook_url), files={"media": media})
+        media_id = answer.get("media_id")
+        if not isinstance(media_id, str) or not media_id:
+            raise DeliveryError("WeCom accepted the upload but answered no media_id")  # errcode None: retried later
+        await self._post(webhook_url, json={"msgtype": "file", "file": {"media_id": media_id}})
+
+    async def _post(self, url: str, **request: Any) -> dict[str, Any]:
+        """POST to the robot until WeCom answers errcode 0 (returns that answer), retrying what may heal."""
+        key = webhook_key(url)
         where = f"key={redact_key(key)}"
         attempts = max(1, self._settings.max_attempts)
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while True:
+            attempt += 1
             try:
                 # Every attempt takes a slot: WeCom may count refused requests too.
                 async with self._limiter.slot(key):
-                    await self._attempt(webhook_url, payload)
+                    answer = await self._attempt(url, request)
                 self._notify("sent")
-                return
+                return answer
             except DeliveryError:
                 self._notify("failed")
                 raise
@@ -288,9 +315,9 @@ class WeComClient:
             return window
         return min(self._settings.retry_base_s * 2 ** (attempt - 1), window)
 
-    async def _attempt(self, webhook_url: str, payload: dict[str, Any]) -> None:
+    async def _attempt(self, url: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._http.post(webhook_url, json=payload)
+            response = await self._http.post(url, **request)
         except _TRANSIENT_NETWORK as error:
             raise _Retry(f"{type(error).__name__}: {redact(str(error)) or 'no detail'}", None) from None
         except ForbiddenURL as error:  # the webhook lands on a private address: never retried
@@ -309,7 +336,7 @@ class WeComClient:
                 ) from None
             raise _Retry(f"HTTP {response.status_code} without a WeCom answer", None) from None
         if errcode == ERR_OK:
-            return
+            return body
         errmsg = redact(str(body.get("errmsg", "")))[:200]
         if errcode in RETRYABLE_ERRCODES:
             raise _Retry(f"errcode {errcode} ({errmsg})", errcode)

@@ -73,6 +73,9 @@ class WeComSettings(BaseModel):
     timeout_s: float = Field(15, description="HTTP timeout of one send.")
     max_attempts: int = Field(8, description="Attempts per message on 45009 / -1 / network errors.")
     retry_base_s: float = Field(1.0, description="First backoff delay on busy answers.")
+    attach_after_messages: int = Field(
+        6, ge=0, description="A text needing more messages goes as summary + one .txt file message; 0 never attaches."
+    )
     allowed_webhook_hosts: Annotated[list[str], NoDecode] = Field(
         default=["qyapi.weixin.qq.com"],
         description="Hosts a per-request webhook_url may point at (exact or *.suffix; comma-separated in env).",

@@ -21,8 +21,9 @@ from actors.mailbox import Mailbox
 from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
 from actors.store import LocalStoreClient
 from actors.store_db import Store
+from actors.wecom import strip_header
 from serve_app.settings import Settings
-from tests.support.wecom_receiver import assert_contiguous_blocks
+from tests.support.wecom_receiver import UPLOAD_PATH, WeComReceiver, assert_contiguous_blocks
 
 SENTENCES_ZH = [
     "今天我们来聊一聊视频转录。",
@@ -93,6 +94,9 @@ async def run_mailbox(
         if enqueue:
             await asyncio.gather(*(mailbox.enqueue(task_id) for task_id in task_ids))
         await wait_all(store, task_ids, timeout)
+        deadline = time.monotonic() + timeout
+        while store.lanes_with_pending() and time.monotonic() < deadline:  # notices queued after a block
+            await asyncio.sleep(0.05)
     finally:
         await mailbox.close()
 
@@ -110,7 +114,8 @@ async def test_blocks_arrive_contiguous_in_order(
     ]
     wecom.script(*injected)
 
-    await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, task_ids)
+    # Every part as a message (no file attachments): long blocks are what contiguity is about.
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom, attach_after_messages=0), store, task_ids)
 
     counts = assert_contiguous_blocks(wecom.messages("group"), expected_titles=titles)
     assert max(sum(c.values()) for c in counts.values()) >= 5  # some videos needed many parts
@@ -198,14 +203,9 @@ async def test_crash_mid_block_resumes_from_next_unsent_part(
     titles = ["长视频", "短视频"]
     task_ids = [add_transcribed_task(store, titles[0], transcript_text(1200, 5))]
     task_ids.append(add_transcribed_task(store, titles[1], transcript_text(20, 6)))
-    settings = settings_for(tmp_path, fake_llm, wecom)
+    settings = settings_for(tmp_path, fake_llm, wecom, attach_after_messages=0)  # many parts to be killed among
     wecom.delay_for("group", 0.3)  # slow enough to kill it mid-block
-    payload = _reveal(settings)
-    process = subprocess.Popen(
-        [sys.executable, "-c", CRASH_SCRIPT, payload, *task_ids],
-        cwd=Path(__file__).resolve().parents[1],
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-    )
+    process = start_mailbox_process(settings, task_ids)
     try:
         deadline = time.monotonic() + 60  # kill once the long block has some parts marked sent
         while time.monotonic() < deadline:
@@ -231,6 +231,35 @@ async def test_crash_mid_block_resumes_from_next_unsent_part(
     assert repeats <= 1, "only the part in flight at the kill may arrive twice"
 
 
+async def test_crash_between_upload_and_file_message_uploads_again(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: WeComReceiver
+) -> None:
+    task_id = add_transcribed_task(store, "附件视频", transcript_text(1200, 9))
+    settings = settings_for(tmp_path, fake_llm, wecom, attach_after_messages=2)
+    wecom.delay_for("group", 1.0)  # the upload's answer (the media_id) comes too late for the killed sender
+    process = start_mailbox_process(settings, [task_id])
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(r.path == UPLOAD_PATH for r in wecom.requests):
+            await asyncio.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert [m.msgtype for m in wecom.messages("group")] == ["markdown"], "kill was not between upload and file"
+    found = store.find_block(task_id, "content")
+    assert found is not None and found[1:] == (1, 2)  # the summary is marked sent, the file part is not
+
+    wecom.delay_for("group", 0)
+    await run_mailbox(settings, store, [task_id], enqueue=False)
+
+    messages = wecom.messages("group")
+    assert assert_contiguous_blocks(messages, expected_titles=["附件视频"]) == {"附件视频": {"总结": 1, "文件": 1}}
+    assert [r.path for r in wecom.requests].count(UPLOAD_PATH) == 2  # uploaded again, sent once
+    task = store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.DONE
+    assert messages[-1].text == task.proofread
+
+
 def _without_one_repeat(messages: list[Any]) -> list[Any]:
     """Drop an immediate duplicate (the part in flight at the kill), keep everything else."""
     kept: list[Any] = []
@@ -239,6 +268,16 @@ def _without_one_repeat(messages: list[Any]) -> list[Any]:
             continue
         kept.append(message)
     return kept
+
+
+def start_mailbox_process(settings: Settings, task_ids: list[str]) -> subprocess.Popen[bytes]:
+    """A mailbox in a child process (to be killed) that enqueues `task_ids`."""
+    root = Path(__file__).resolve().parents[1]
+    return subprocess.Popen(
+        [sys.executable, "-c", CRASH_SCRIPT, _reveal(settings), *task_ids],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
 
 
 def _reveal(settings: Settings) -> str:
@@ -274,3 +313,64 @@ async def test_notices_are_switchable_and_summary_links_the_view_page(
     assert contents[-1].endswith(f"[查看全文](https://vidscribe.example/view/{shown})")
     assert not any("失败了" in c or "the page is gone" in c for c in contents)
     assert_contiguous_blocks(wecom.messages("group"), expected_titles=["有链接"])
+
+
+# ---- long texts as one file ---------------------------------------------------------------
+
+
+async def test_long_proofread_arrives_as_summary_and_one_file(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: WeComReceiver
+) -> None:
+    """Over the default threshold (6 messages) the group gets the summary and the text as one file."""
+    long_title, short_title = "长视频：第1集", "短视频"
+    long_id = add_transcribed_task(store, long_title, transcript_text(1200, 11))
+    short_id = add_transcribed_task(store, short_title, transcript_text(40, 12))
+    settings = settings_for(tmp_path, fake_llm, wecom)
+    settings.public_url = "https://vidscribe.example"
+    assert settings.wecom.attach_after_messages == 6
+
+    await run_mailbox(settings, store, [long_id, short_id])
+
+    messages = wecom.messages("group")
+    counts = assert_contiguous_blocks(messages, expected_titles=[long_title, short_title])
+    assert counts == {long_title: {"总结": 1, "文件": 1}, short_title: {"校对": 1, "总结": 1}}
+    long_task = store.get_task(long_id)
+    assert long_task is not None and long_task.proofread is not None
+    (file,) = [m for m in messages if m.msgtype == "file"]
+    assert file.filename == "长视频_第1集-校对.txt"
+    assert file.text == long_task.proofread
+    (summary,) = [m.content for m in messages if m.content.startswith(f"【总结 1/1】{long_title}\n")]
+    assert f"全文共 {len(long_task.proofread)} 字，见附件 {file.filename}" in summary
+    assert summary.endswith(f"[查看全文](https://vidscribe.example/view/{long_id})")
+    assert long_task.status is TaskStatus.DONE
+    assert (long_task.delivery.state, long_task.delivery.parts_sent, long_task.delivery.parts_total) == ("sent", 2, 2)
+
+
+@pytest.mark.parametrize("attach_after", [0, 50], ids=["attaching off", "under the threshold"])
+async def test_no_file_when_attaching_is_off_or_the_text_fits(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: WeComReceiver, attach_after: int
+) -> None:
+    task_id = add_transcribed_task(store, "长视频", transcript_text(1200, 11))
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom, attach_after_messages=attach_after), store, [task_id])
+    messages = wecom.messages("group")
+    counts = assert_contiguous_blocks(messages, expected_titles=["长视频"])
+    assert counts["长视频"]["校对"] > 6 and "文件" not in counts["长视频"]
+    proofread = "".join(strip_header(m.content) for m in messages if m.content.startswith("【校对 "))
+    assert proofread == store.get_task(task_id).proofread  # type: ignore[union-attr]
+
+
+async def test_long_raw_transcript_arrives_as_a_note_and_one_file(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: WeComReceiver
+) -> None:
+    task_id = add_transcribed_task(store, "原始长视频", transcript_text(600, 13))
+    settings = settings_for(tmp_path, fake_llm, wecom, llm=False, attach_after_messages=2)
+    await run_mailbox(settings, store, [task_id])
+    messages = wecom.messages("group")
+    task = store.get_task(task_id)
+    assert task is not None and task.transcript is not None
+    text = task.transcript.text
+    notice, note, file = messages
+    assert notice.content.startswith("【状态】未配置 LLM")
+    assert note.content.startswith(f"【转录 1/1】原始长视频\n全文共 {len(text)} 字，见附件 原始长视频-转录.txt")
+    assert (file.filename, file.text) == ("原始长视频-转录.txt", text)
+    assert assert_contiguous_blocks(messages) == {"原始长视频": {"转录": 1, "文件": 1}}

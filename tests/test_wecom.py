@@ -13,9 +13,24 @@ import httpx
 import pytest
 
 from actors.errors import DeliveryError
-from actors.wecom import BlockKind, RateLimiter, WeComClient, render_parts, render_status, strip_header
+from actors.wecom import (
+    BlockKind,
+    RateLimiter,
+    WeComClient,
+    render_parts,
+    render_status,
+    strip_header,
+    upload_url,
+)
 from serve_app.settings import WeComSettings
-from tests.support.wecom_receiver import BlockOrderError, WeComReceiver, assert_contiguous_blocks
+from tests.support.wecom_receiver import (
+    MEDIA_MAX_BYTES,
+    SEND_PATH,
+    UPLOAD_PATH,
+    BlockOrderError,
+    WeComReceiver,
+    assert_contiguous_blocks,
+)
 
 KEY = "b7d0c3e2-5a1f-4c7e-9f51-0123456789ab"  # looks like a real robot key
 
@@ -204,6 +219,91 @@ async def test_status_notice_is_a_text_message(wecom: WeComReceiver, fast: WeCom
     assert message.content.startswith("【状态】失败：") and message.content.endswith("…")
 
 
+# ---- files: upload_media, then a `file` message ------------------------------------------
+
+LONG_TEXT = "第一段：视频转录的全文。\n\n第二段，还有更多内容！" * 200
+
+
+def test_upload_url_is_the_webhook_with_upload_media() -> None:
+    assert (
+        upload_url(f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={KEY}")
+        == f"https://qyapi.weixin.qq.com/cgi-bin/webhook/upload_media?key={KEY}&type=file"
+    )
+
+
+async def test_file_is_uploaded_then_sent(wecom: WeComReceiver, fast: WeComSettings, client: WeComClient) -> None:
+    await client.send_file(url(fast), "视频-校对.txt", LONG_TEXT.encode())
+    (message,) = wecom.messages(KEY)
+    assert (message.msgtype, message.filename, message.text) == ("file", "视频-校对.txt", LONG_TEXT)
+    assert [r.path for r in wecom.requests] == [UPLOAD_PATH, SEND_PATH]
+
+
+@pytest.mark.parametrize("injected", [("-1",), ("45009",), ("500",), ("reset",), ("slow:0", "-1")])
+async def test_transient_upload_or_file_failures_are_retried(
+    wecom: WeComReceiver,
+    fast: WeComSettings,
+    client: WeComClient,
+    caplog: pytest.LogCaptureFixture,
+    injected: tuple[str, ...],
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wecom.script(*injected)  # ("slow:0", "-1"): the upload passes, the file message is busy once
+    await client.send_file(url(fast), "重试.txt", LONG_TEXT.encode())
+    (message,) = wecom.messages(KEY)
+    assert message.text == LONG_TEXT
+    assert len(wecom.requests) == len(injected) + (1 if injected[0] == "slow:0" else 2)
+    assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("size", [0, 5, MEDIA_MAX_BYTES + 1], ids=["0 B", "5 B", "20 MB + 1"])
+async def test_upload_of_a_bad_size_is_refused_for_good(
+    wecom: WeComReceiver, fast: WeComSettings, client: WeComClient, size: int
+) -> None:
+    with pytest.raises(DeliveryError) as caught:
+        await client.send_file(url(fast), "大小不对.txt", b"x" * size)
+    assert caught.value.errcode == 40006
+    assert "40006" in caught.value.message
+    assert KEY not in str(caught.value) and KEY not in repr(caught.value.args)
+    assert len(wecom.requests) == 1  # no retry, no file message
+    assert not wecom.messages()
+
+
+async def test_expired_media_id_is_permanent(wecom: WeComReceiver, fast: WeComSettings, client: WeComClient) -> None:
+    wecom.media_ttl_s = 0  # the upload's media_id is no longer valid when the file message arrives
+    with pytest.raises(DeliveryError) as caught:
+        await client.send_file(url(fast), "过期.txt", LONG_TEXT.encode())
+    assert caught.value.errcode == 40007
+    assert KEY not in str(caught.value)
+    assert [(r.path, r.errcode) for r in wecom.requests] == [(UPLOAD_PATH, 0), (SEND_PATH, 40007)]
+    assert not wecom.messages()
+
+
+async def test_receiver_checks_uploads_like_wecom(wecom: WeComReceiver) -> None:
+    """Wrong type, a missing `media` part and an unknown media_id get WeCom's errcodes."""
+    webhook = wecom.webhook_url("k-000000000000")
+    upload = upload_url(webhook)
+    media = {"media": ("a.txt", b"123456", "application/octet-stream")}
+    async with httpx.AsyncClient() as http:
+        answers = [
+            (await http.post(upload.replace("type=file", "type=image"), files=media)).json()["errcode"],
+            (await http.post(upload, files={"other": ("a.txt", b"123456")})).json()["errcode"],
+            (await http.post(upload, content=b"123456")).json()["errcode"],
+            (await http.post(webhook, json={"msgtype": "file", "file": {"media_id": "never-uploaded"}})).json()[
+                "errcode"
+            ],
+        ]
+        uploaded = (await http.post(upload, files=media)).json()
+        other_group = wecom.webhook_url("k-111111111111")  # a media_id belongs to the robot that uploaded it
+        answers.append(
+            (await http.post(other_group, json={"msgtype": "file", "file": {"media_id": uploaded["media_id"]}})).json()[
+                "errcode"
+            ]
+        )
+    assert answers == [40005, 44001, 44001, 40007, 40007]
+    assert uploaded["errcode"] == 0 and uploaded["type"] == "file"
+    assert not wecom.messages()
+
+
 # ---- the rate limiter alone, on a fake clock -------------------------------------------
 
 
@@ -245,15 +345,23 @@ async def test_rate_limiter_slot_counts_from_the_end_of_the_attempt() -> None:
 # ---- the block checker itself -----------------------------------------------------------
 
 
-def block(title: str, proofread: int, summary: int = 0, kind: str = "校对") -> list[str]:
+def block(title: str, proofread: int, summary: int = 0, kind: str = "校对", file: bool = False) -> list[str]:
     parts = [f"【{kind} {i}/{proofread}】{title}\nbody" for i in range(1, proofread + 1)]
-    return parts + [f"【总结 {i}/{summary}】{title}\nbody" for i in range(1, summary + 1)]
+    parts += [f"【总结 {i}/{summary}】{title}\nbody" for i in range(1, summary + 1)]
+    return parts + ([f"[文件] {title}-{kind}.txt"] if file else [])
 
 
 def test_checker_accepts_good_order() -> None:
     messages = ["【状态】已接收", *block("A", 3, 2), "【状态】完成", *block("B", 1, kind="转录"), *block("C", 2, 1)]
-    counts = assert_contiguous_blocks(messages, ["A", "B", "C"])
-    assert counts == {"A": {"校对": 3, "总结": 2}, "B": {"转录": 1}, "C": {"校对": 2, "总结": 1}}
+    messages += [*block("D", 0, 2, file=True), *block("E", 1, kind="转录", file=True)]
+    counts = assert_contiguous_blocks(messages, ["A", "B", "C", "D", "E"])
+    assert counts == {
+        "A": {"校对": 3, "总结": 2},
+        "B": {"转录": 1},
+        "C": {"校对": 2, "总结": 1},
+        "D": {"总结": 2, "文件": 1},
+        "E": {"转录": 1, "文件": 1},
+    }
 
 
 @pytest.mark.parametrize(
@@ -267,6 +375,11 @@ def test_checker_accepts_good_order() -> None:
         ([*block("A", 1), *block("B", 1), *block("A", 1)], r"message #2 .*'A' already had its block"),
         (block("A", 3)[:2], r"'A' ends early: 校对 parts 3..3"),
         (block("A", 2, 1)[2:], r"must start at 校对 1/n"),
+        ([*block("A", 0, 2, file=True)[:2], *block("B", 1)], r"'A' starts at 总结 1/m, no file followed"),
+        ([*block("A", 0, 2)[:1], block("A", 0, 2, file=True)[2]], r"message #1 .*file inside the block.*总结 1/2"),
+        (["【状态】x", block("A", 0, 1, file=True)[1]], r"message #1 .*file outside any block"),
+        ([*block("A", 0, 1, file=True), "[文件] again.txt"], r"message #2 .*a second file in the block of 'A'"),
+        ([*block("A", 1, file=True), *block("A", 0, 1)], r"message #2 .*'A' already had its block"),
         (["hello"], r"message #0 .*neither"),
     ],
 )

@@ -1,22 +1,29 @@
 """Pytest plugin: a local WeCom group-robot receiver that enforces WeCom's documented limits.
 
-`WeComReceiver` serves `POST /cgi-bin/webhook/send?key=K` with aiohttp on 127.0.0.1 in a
+`WeComReceiver` serves `POST /cgi-bin/webhook/send?key=K` and
+`POST /cgi-bin/webhook/upload_media?key=K&type=file` with aiohttp on 127.0.0.1 in a
 background thread, so a client in this process, a subprocess or a Ray worker talks real
 HTTP to it. Like WeCom it answers HTTP 200 with `{"errcode", "errmsg"}`:
 
 - unknown or empty key -> 93000 (keys become known through `webhook_url(key)`);
 - body not JSON -> 40008; unknown msgtype -> 40008; empty content -> 44004;
 - markdown/markdown_v2 content > 4096 UTF-8 bytes or text > 2048 -> 40058;
+- upload: `type` not `file` -> 40005; no multipart `media` file -> 44001; size not in
+  5 B < n <= 20 MB -> 40006; a `file` message whose media_id this key did not upload, or
+  uploaded more than `media_ttl_s` ago (3 days) -> 40007;
 - more than `limit` requests for one key within `window_s` seconds -> 45009. Every
-  request with a known key counts, refused ones included (the strict reading).
+  request with a known key counts, uploads and refused ones included (the strict reading).
 
     wecom.script("45009", "-1", "500", "slow:3", "reset")  # next requests, in arrival order
     wecom.delay_for("group", 3.0)                          # every answer to one key is slow
     wecom.limit, wecom.window_s = 20, 1.0                  # shorter window for fast tests
+    wecom.media_ttl_s = 0                                  # every media_id has expired
     wecom.messages("group"), wecom.requests                # what was accepted / everything
+    message.filename, message.text                         # of an accepted `file` message
 
 `parse_blocks` and `assert_contiguous_blocks` check what a group saw: each video's
-content block in one piece, in order, with no status notice inside it.
+content block in one piece, in order, with no status notice inside it (a file message,
+shown as `[文件] name`, ends the block it follows).
 """
 
 from __future__ import annotations
@@ -25,8 +32,9 @@ import json
 import re
 import threading
 import time
+import uuid
 from collections import deque
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,14 +46,22 @@ from serve_app.settings import WeComSettings
 from tests.support.aioserver import BackgroundServer
 
 SEND_PATH = "/cgi-bin/webhook/send"
+UPLOAD_PATH = "/cgi-bin/webhook/upload_media"
 MAX_BYTES = {"markdown": 4096, "markdown_v2": 4096, "text": 2048}  # WeCom's, restated on purpose
+MEDIA_MIN_BYTES, MEDIA_MAX_BYTES = 5, 20 * 1024**2  # an upload must be > 5 B and <= 20 MB
+MEDIA_TTL_S = 3 * 24 * 3600.0  # a media_id is valid for 3 days
+FILE_PREFIX = "[文件] "  # how a file message shows in the chat list; the content of its Message
 DEFAULT_LIMIT = 20
 DEFAULT_WINDOW_S = 60.0
 ERRMSG = {
     0: "ok",
     -1: "system busy",
+    40005: "invalid type",
+    40006: "invalid file size",
+    40007: "invalid media_id",
     40008: "invalid message type",
     40058: "content exceed max length",
+    44001: "empty media data",
     44004: "empty content",
     45009: "api freq out of limit",
     93000: "invalid webhook url",
@@ -55,17 +71,27 @@ _STEP = re.compile(r"(-1|\d{5})|([1-5]\d\d)|slow:(\d+(?:\.\d+)?)|(reset)")
 
 @dataclass(frozen=True)
 class Message:
-    """One message WeCom accepted (time.monotonic(), comparable across processes)."""
+    """One message WeCom accepted (time.monotonic(), comparable across processes).
+
+    A `file` message's content is `[文件] <filename>`; `filename` and `data` are the upload's.
+    """
 
     key: str
     msgtype: str
     content: str
     arrived_at: float  # when the request arrived (and the group saw it)
+    filename: str | None = None
+    data: bytes = field(default=b"", repr=False)
+
+    @property
+    def text(self) -> str:
+        """The file's content as UTF-8 text."""
+        return self.data.decode("utf-8")
 
 
 @dataclass
 class Request:
-    """Any request to the send path and how it was answered."""
+    """Any request to the send or upload path and how it was answered."""
 
     key: str
     arrived_at: float
@@ -74,7 +100,11 @@ class Request:
     http_status: int | None = None
     outcome: str = "pending"  # "errcode", "http", "reset" or "pending" until answered
     answered_at: float | None = None
-    body: bytes = field(default=b"", repr=False)
+    body: bytes = field(default=b"", repr=False)  # of a send request
+    path: str = SEND_PATH
+
+
+Verdict = int | dict[str, Any]  # an errcode, or the fields of an errcode-0 answer
 
 
 class WeComReceiver(BackgroundServer):
@@ -92,6 +122,7 @@ class WeComReceiver(BackgroundServer):
         super().__init__(host, port)
         self.limit = limit
         self.window_s = window_s
+        self.media_ttl_s = MEDIA_TTL_S
         self._lock = threading.Lock()
         self._keys: set[str] = set()
         self._script: deque[str] = deque()
@@ -99,6 +130,7 @@ class WeComReceiver(BackgroundServer):
         self._windows: dict[str, deque[float]] = {}
         self._messages: list[Message] = []
         self._requests: list[Request] = []
+        self._media: dict[str, tuple[str, float, str, bytes]] = {}  # media_id -> (key, uploaded_at, name, data)
 
     # -- controls ---------------------------------------------------------------------
 
@@ -144,7 +176,7 @@ class WeComReceiver(BackgroundServer):
             self._delays[key] = seconds
 
     def reset(self) -> None:
-        """Forget keys, scripts, delays, windows and records; default limit and window."""
+        """Forget keys, scripts, delays, windows, uploads and records; default limit, window, media TTL."""
         with self._lock:
             self._keys.clear()
             self._script.clear()
@@ -152,7 +184,8 @@ class WeComReceiver(BackgroundServer):
             self._windows.clear()
             self._messages = []
             self._requests = []
-        self.limit, self.window_s = DEFAULT_LIMIT, DEFAULT_WINDOW_S
+            self._media = {}
+        self.limit, self.window_s, self.media_ttl_s = DEFAULT_LIMIT, DEFAULT_WINDOW_S, MEDIA_TTL_S
 
     def messages(self, key: str | None = None) -> list[Message]:
         """Accepted messages in arrival order (what the group saw), of one key or all."""
@@ -173,16 +206,24 @@ class WeComReceiver(BackgroundServer):
 
     def routes(self, app: web.Application) -> None:
         app.router.add_post(SEND_PATH, self._send)
+        app.router.add_post(UPLOAD_PATH, self._upload)
 
     # -- the webhook ------------------------------------------------------------------
 
     async def _send(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, self._accept_message)
+
+    async def _upload(self, request: web.Request) -> web.StreamResponse:
+        return await self._handle(request, self._accept_upload)
+
+    async def _handle(
+        self, request: web.Request, accept: Callable[[Request, web.Request], Awaitable[Verdict]]
+    ) -> web.StreamResponse:
         arrived = time.monotonic()
         key = request.query.get("key", "")
-        body = await request.read()
         with self._lock:
             step = self._script.popleft() if self._script else None
-            record = Request(key=key, arrived_at=arrived, step=step, body=body)
+            record = Request(key=key, arrived_at=arrived, step=step, path=request.path)
             self._requests.append(record)
             known = key in self._keys
             # Every request with a known key counts against its window, refused or not.
@@ -197,30 +238,49 @@ class WeComReceiver(BackgroundServer):
             assert request.transport is not None
             request.transport.close()
             return web.Response(status=499)  # never reaches the client
-        errcode = self._verdict(record, scripted, known, rate_limited, body)
+        if scripted and scripted.group(1):
+            verdict: Verdict = int(scripted.group(1))
+        else:
+            verdict = 93000 if not known else 45009 if rate_limited else await accept(record, request)
         # The group sees a message when it arrives; slowness is in the answer. So a sender
         # that dies (or times out) mid-request has still delivered, in arrival order.
         slow = float(scripted.group(3)) if scripted and scripted.group(3) else 0.0
         await self.pause(slow + delay)
-        return self._answer(record, errcode)
+        return self._answer(record, verdict)
 
-    def _verdict(
-        self, record: Request, scripted: re.Match[str] | None, known: bool, rate_limited: bool, body: bytes
-    ) -> int:
-        """The errcode for this request; accepted messages are recorded here, at arrival."""
-        if scripted and scripted.group(1):
-            return int(scripted.group(1))
-        if not known:
-            return 93000
-        if rate_limited:
-            return 45009
-        parsed = _parse(body)
+    async def _accept_message(self, record: Request, request: web.Request) -> Verdict:
+        """Check a send request; an accepted message is recorded here, at arrival."""
+        record.body = await request.read()
+        parsed = _parse(record.body)
         if isinstance(parsed, int):
             return parsed
         msgtype, content = parsed
+        filename: str | None = None
+        data = b""
         with self._lock:
-            self._messages.append(Message(record.key, msgtype, content, record.arrived_at))
+            if msgtype == "file":  # `content` is the media_id
+                owner, uploaded_at, filename, data = self._media.get(content, ("", 0.0, "", b""))
+                if owner != record.key or record.arrived_at - uploaded_at > self.media_ttl_s:
+                    return 40007
+                content = FILE_PREFIX + filename
+            self._messages.append(Message(record.key, msgtype, content, record.arrived_at, filename, data))
         return 0
+
+    async def _accept_upload(self, record: Request, request: web.Request) -> Verdict:
+        """Check an upload_media request and keep the file under a new media_id."""
+        if request.query.get("type") != "file":
+            return 40005
+        form = await request.post() if request.content_type == "multipart/form-data" else {}
+        media = form.get("media")
+        if not isinstance(media, web.FileField):
+            return 44001
+        data = media.file.read()
+        if not MEDIA_MIN_BYTES < len(data) <= MEDIA_MAX_BYTES:
+            return 40006
+        media_id = uuid.uuid4().hex
+        with self._lock:
+            self._media[media_id] = (record.key, record.arrived_at, media.filename, data)
+        return {"type": "file", "media_id": media_id, "created_at": str(int(time.time()))}
 
     def _count(self, key: str, now: float) -> bool:
         """Record one request for `key`; True when it is over the limit (caller holds the lock)."""
@@ -231,22 +291,26 @@ class WeComReceiver(BackgroundServer):
         window.append(now)
         return over
 
-    def _answer(self, record: Request, errcode: int) -> web.Response:
+    def _answer(self, record: Request, verdict: Verdict) -> web.Response:
+        errcode, fields = (verdict, {}) if isinstance(verdict, int) else (0, verdict)
         record.outcome, record.errcode, record.http_status = "errcode", errcode, 200
         record.answered_at = time.monotonic()
-        return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "scripted error")})
+        return web.json_response({"errcode": errcode, "errmsg": ERRMSG.get(errcode, "scripted error"), **fields})
 
 
 def _parse(body: bytes) -> tuple[str, str] | int:
-    """(msgtype, content) of a send request, or the errcode WeCom gives a bad one."""
+    """(msgtype, content or media_id) of a send request, or the errcode WeCom gives a bad one."""
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return 40008
     msgtype = data.get("msgtype") if isinstance(data, dict) else None
-    if msgtype not in MAX_BYTES:
+    if msgtype not in MAX_BYTES and msgtype != "file":
         return 40008
     inner = data.get(msgtype)
+    if msgtype == "file":
+        media_id = inner.get("media_id") if isinstance(inner, dict) else None
+        return (msgtype, media_id) if isinstance(media_id, str) else 40007
     content = inner.get("content") if isinstance(inner, dict) else None
     if not isinstance(content, str) or not content:
         return 44004
@@ -273,7 +337,7 @@ def wecom(wecom_server: WeComReceiver) -> WeComReceiver:
 
 _CONTENT_HEADER = re.compile(r"【(校对|总结|转录) (\d+)/(\d+)】(.*)")
 STATUS_PREFIX = "【状态】"
-_FIRST_KINDS = (BlockKind.PROOFREAD, BlockKind.TRANSCRIPT)
+_START_RULE = "must start at 校对 1/n or 转录 1/n (at 总结 1/m when a file carries its text)"
 
 
 @dataclass
@@ -295,13 +359,15 @@ class Block:
 
     title: str
     sections: list[Section] = field(default_factory=list)
+    files: list[int] = field(default_factory=list)  # positions of its file message (one at most)
 
     @property
     def last(self) -> Section:
         return self.sections[-1]
 
     def counts(self) -> dict[str, int]:
-        return {str(section.kind): section.total for section in self.sections}
+        counts = {str(section.kind): section.total for section in self.sections}
+        return counts | ({"文件": len(self.files)} if self.files else {})
 
     def describe(self) -> str:
         section = self.last
@@ -320,8 +386,10 @@ def parse_blocks(messages: Sequence[Any]) -> list[Block]:
     """Group messages (Message or str) into content blocks; raise BlockOrderError on any break.
 
     Rules: a block starts at 校对 1/n or 转录 1/n; its parts follow without gap or
-    repeat up to n/n, optionally followed at once by 总结 1/m … m/m; nothing (no other
-    video, no 【状态】 notice) comes between two parts of a block; a title has one block.
+    repeat up to n/n, optionally followed at once by 总结 1/m … m/m, optionally followed
+    at once by one file message, which ends the block; a block whose text came as that file
+    may start at 总结 1/m; nothing (no other video, no 【状态】 notice) comes between two
+    parts of a block; a title has one block.
     """
     blocks: list[Block] = []
     open_block: Block | None = None  # the block the previous message belonged to
@@ -334,6 +402,18 @@ def parse_blocks(messages: Sequence[Any]) -> list[Block]:
             if open_block is not None and not open_block.last.complete:
                 raise BlockOrderError(f"{where}: status notice inside the block, after {open_block.describe()}")
             open_block = None  # nothing may continue a block across a notice
+            continue
+        if content.startswith(FILE_PREFIX):
+            if open_block is None or not open_block.last.complete or open_block.files:
+                problem = (
+                    "outside any block"
+                    if open_block is None
+                    else f"inside the block, after {open_block.describe()}"
+                    if not open_block.last.complete
+                    else f"a second file in the block of {open_block.title!r}"
+                )
+                raise BlockOrderError(f"{where}: file {problem}")
+            open_block.files.append(position)
             continue
         header = _CONTENT_HEADER.fullmatch(first_line)
         if header is None:
@@ -351,7 +431,7 @@ def parse_blocks(messages: Sequence[Any]) -> list[Block]:
                 raise BlockOrderError(f"{where}: {problem} of {title!r}, expected {expected}")
             section.positions.append(position)
             continue
-        if open_block is not None and title == open_block.title and kind is BlockKind.SUMMARY and index == 1:
+        if open_block and not open_block.files and (title, kind, index) == (open_block.title, BlockKind.SUMMARY, 1):
             if open_block.last.kind is BlockKind.SUMMARY:
                 raise BlockOrderError(f"{where}: a second summary in the block of {title!r}")
             open_block.sections.append(Section(kind, total, [position]))
@@ -361,8 +441,8 @@ def parse_blocks(messages: Sequence[Any]) -> list[Block]:
                 f"{where}: {title!r} already had its block (starting at message #{finished[title]}); "
                 "a block must arrive in one piece, once"
             )
-        if kind not in _FIRST_KINDS or index != 1:
-            raise BlockOrderError(f"{where}: a block of {title!r} must start at 校对 1/n or 转录 1/n")
+        if index != 1:
+            raise BlockOrderError(f"{where}: a block of {title!r} {_START_RULE}")
         open_block = Block(title, [Section(kind, total, [position])])
         blocks.append(open_block)
         finished[title] = position
@@ -370,6 +450,9 @@ def parse_blocks(messages: Sequence[Any]) -> list[Block]:
         section = open_block.last
         missing = f"{len(section.positions) + 1}..{section.total}"
         raise BlockOrderError(f"block of {open_block.title!r} ends early: {section.kind} parts {missing} never arrived")
+    for block in blocks:
+        if block.sections[0].kind is BlockKind.SUMMARY and not block.files:
+            raise BlockOrderError(f"block of {block.title!r} starts at 总结 1/m, no file followed: it {_START_RULE}")
     return blocks
 
 
