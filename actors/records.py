@@ -28,6 +28,15 @@ class Delivery(BaseModel):
     message: str | None = None
 
 
+class Submission(BaseModel):
+    """A link as the gateway accepted it: what `Store.create_tasks` turns into a task."""
+
+    url: str
+    options: TaskOptions
+    client: str | None = None
+    webhook: str | None = None  # the delivery lane (a secret URL); None: the default group
+
+
 class TaskRecord(BaseModel):
     """One submitted link and everything known about it; the Store's unit of truth."""
 

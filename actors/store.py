@@ -7,16 +7,15 @@ process and survives the restart of any other part.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from actors.metrics import TaskLifecycle
-from actors.models import TaskOptions
-from actors.records import TaskRecord
-from actors.store_db import Store
+from actors.records import Submission, TaskRecord
+from actors.store_db import QueueFull, Store
 from serve_app.settings import Settings
 
 STORE_FILE = "vidscribe.db"
@@ -33,11 +32,14 @@ class StoreDeployment(Store):
         super().__init__(settings.data_dir / STORE_FILE)
         self._lifecycle = TaskLifecycle(self.count_unfinished)  # metrics: every status change passes here
 
-    def create_task(self, url: str, options: TaskOptions, **kwargs: Any) -> tuple[TaskRecord, bool]:
-        task, created = super().create_task(url, options, **kwargs)
-        if created:
-            self._lifecycle.created(task)
-        return task, created
+    def create_tasks(
+        self, submissions: Sequence[Submission], max_unfinished: int | None = None
+    ) -> list[tuple[TaskRecord, bool] | QueueFull]:
+        results = super().create_tasks(submissions, max_unfinished)  # create_task comes here too
+        for result in results:
+            if not isinstance(result, QueueFull) and result[1]:
+                self._lifecycle.created(result[0])
+        return results
 
     def update_task(self, task_id: str, /, **fields: Any) -> TaskRecord:
         task = super().update_task(task_id, **fields)

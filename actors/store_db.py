@@ -21,7 +21,7 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +33,7 @@ from actors import outbox_db
 from actors.errors import VidscribeError
 from actors.models import Priority, TaskOptions, TaskStatus
 from actors.priority import RANK, aged_rank_sql
-from actors.records import OutboxBlock, TaskError, TaskRecord
+from actors.records import OutboxBlock, Submission, TaskError, TaskRecord
 
 log = logging.getLogger(__name__)
 
@@ -271,38 +271,56 @@ class Store:
         With `max_unfinished`, a new task beyond that many unfinished ones raises QueueFull.
         A new task whose URL resolved before to a fully cached video is marked `cached`.
         """
-        url_key = normalize_url(url)
+        submission = Submission(url=url, options=options, client=client, webhook=webhook)
+        (result,) = self.create_tasks([submission], max_unfinished)
+        if isinstance(result, QueueFull):
+            raise result
+        return result
+
+    def create_tasks(
+        self, submissions: Sequence[Submission], max_unfinished: int | None = None
+    ) -> list[tuple[TaskRecord, bool] | QueueFull]:
+        """`create_task` for each submission, in order, in one transaction (one disk sync for
+        the lot: the gateway's group commit); a submission over the bound gets QueueFull."""
         with self._tx(write=True) as db:
-            running = self._select(
-                db,
-                "url_key = ? AND client_key = ? AND finished = 0",
-                (url_key, client or ""),
-                "ORDER BY created_at LIMIT 1",
-            )
-            if running:
-                return running[0], False
-            if max_unfinished is not None:
-                unfinished = db.execute("SELECT COUNT(*) FROM tasks WHERE finished = 0").fetchone()[0]
-                if unfinished >= max_unfinished:
-                    raise QueueFull(f"{unfinished} tasks are waiting; retry later")
-            now = time.time()
-            record = TaskRecord(
-                cached=self._fully_cached(db, url_key),
-                task_id=new_task_id(),
-                url=url,
-                client=client,
-                webhook=webhook,
-                options=options,
-                priority=options.priority,
-                created_at=now,
-                updated_at=now,
-            )
-            columns = self._columns(record, RECORD_FIELDS)
-            db.execute(
-                f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({_in(columns)})",  # noqa: S608 - fixed names
-                tuple(columns.values()),
-            )
-            return record, True
+            unfinished = 0 if max_unfinished is None else self._count_unfinished(db)
+            results: list[tuple[TaskRecord, bool] | QueueFull] = []
+            for submission in submissions:
+                url_key = normalize_url(submission.url)
+                running = self._select(
+                    db,
+                    "url_key = ? AND client_key = ? AND finished = 0",
+                    (url_key, submission.client or ""),
+                    "ORDER BY created_at LIMIT 1",
+                )
+                if running:
+                    results.append((running[0], False))
+                elif max_unfinished is not None and unfinished >= max_unfinished:
+                    results.append(QueueFull(f"{unfinished} tasks are waiting; retry later"))
+                else:
+                    results.append((self._insert_task(db, submission, cached=self._fully_cached(db, url_key)), True))
+                    unfinished += 1
+            return results
+
+    def _insert_task(self, db: sqlite3.Connection, submission: Submission, *, cached: bool) -> TaskRecord:
+        now = time.time()
+        record = TaskRecord(
+            cached=cached,
+            task_id=new_task_id(),
+            url=submission.url,
+            client=submission.client,
+            webhook=submission.webhook,
+            options=submission.options,
+            priority=submission.options.priority,
+            created_at=now,
+            updated_at=now,
+        )
+        columns = self._columns(record, RECORD_FIELDS)
+        db.execute(
+            f"INSERT INTO tasks ({', '.join(columns)}) VALUES ({_in(columns)})",  # noqa: S608 - fixed names
+            tuple(columns.values()),
+        )
+        return record
 
     def get_task(self, task_id: str) -> TaskRecord | None:
         """The task, or None."""
@@ -360,7 +378,11 @@ class Store:
     def count_unfinished(self) -> int:
         """How many tasks are queued or in progress."""
         with self._tx() as db:
-            return int(db.execute("SELECT COUNT(*) FROM tasks WHERE finished = 0").fetchone()[0])
+            return self._count_unfinished(db)
+
+    @staticmethod
+    def _count_unfinished(db: sqlite3.Connection) -> int:
+        return int(db.execute("SELECT COUNT(*) FROM tasks WHERE finished = 0").fetchone()[0])
 
     def list_tasks(
         self,

@@ -15,7 +15,7 @@ import uuid
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from actors import metrics, tasklog
+from actors import media, metrics, tasklog
 from actors.asr import SpeechRecognizer
 from actors.errors import VidscribeError
 from actors.models import PRE_LLM_STAGES
@@ -39,6 +39,7 @@ class Transcriber:
         self._store = StoreClient(store)
         self._sender = sender
         self._recognizer = SpeechRecognizer(settings.asr, settings.data_dir)
+        media.warm_up()  # here, not in the first task of a freshly scaled-up replica
         self._owner = f"transcriber-{uuid.uuid4().hex[:12]}"
         self._lease_s = settings.recovery.lease_s
         on_asr = metrics.asr_observer(self._recognizer.device)

@@ -5,7 +5,14 @@ percentile measured side by side in this one run:
      the same audio with the same ASR settings (goal <= 1.15);
   b) makespan of 6 videos behind a throttled download with the Transcriber pool / the
      same 6 submitted one at a time (goal <= 0.5);
-  c) submit latency (median, p99) under 100 concurrent POSTs (goal: median < 50 ms).
+  c) submit latency (median, p99) under 100 concurrent POSTs (goal: median < 50 ms),
+     beside the same burst against a do-nothing Serve app on the same Ray instance: the
+     floor that Serve's proxy and replica machinery set on this machine.
+
+The bare and service runs of (a) alternate twice and the best of each is kept, so a
+noisy neighbour on a shared machine does not decide the ratio. The burst of (c) comes
+from aiohttp over connections opened beforehand: the client's own cost (connecting,
+httpx's overhead) would otherwise be part of what is measured.
 
     .venv/bin/python bench/service_bench.py [a] [b] [c]
 """
@@ -21,8 +28,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 import imageio_ffmpeg
+from fastapi import FastAPI
+from ray import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -84,29 +93,34 @@ class Bench(LocalStack):
         serve.delete(APP_NAME)
 
 
-def bench_a(bench: Bench) -> None:
+def bench_a(bench: Bench, rounds: int = 2) -> None:
     audio = long_speech(bench.root / "long.m4a")
     recognizer = SpeechRecognizer(AsrSettings(cpu_threads=ASR_THREADS), bench.data_dir)
-    started = time.perf_counter()
-    transcript = recognizer.transcribe(audio)
-    bare = time.perf_counter() - started
-    del recognizer
-
-    page = bench.site.add_video("long-speech", audio, title="Four minutes")
+    recognizer.transcribe(SPEECH_EN_AUDIO)  # load the model: the service's replica has it loaded too
     service = bench.deploy(
         {"ray_actor_options": {"num_cpus": ASR_THREADS}, "autoscaling_config": {"min_replicas": 1, "max_replicas": 1}}
     )
-    started = time.perf_counter()
-    task_id = service.submit(page).json()["task_id"]
-    view = service.wait_finished([task_id], timeout=900)[task_id]
-    through_service = time.perf_counter() - started
+    bare, through_service = [], []
+    for round_ in range(rounds):
+        started = time.perf_counter()
+        transcript = recognizer.transcribe(audio)
+        bare.append(time.perf_counter() - started)
+        page = bench.site.add_video(f"long-speech-{round_}", audio, title=f"Four minutes ({round_})")
+        started = time.perf_counter()
+        task_id = service.submit(page).json()["task_id"]
+        view = service.wait_finished([task_id], timeout=900)[task_id]
+        through_service.append(time.perf_counter() - started)
+        assert view["status"] == "done", view
     bench.undeploy()
-    assert view["status"] == "done", view
     print(
-        f"a) {transcript.duration:.0f} s of speech: bare faster-whisper {bare:.1f} s, "
-        f"through the service (submit -> delivered) {through_service:.1f} s"
+        f"a) {transcript.duration:.0f} s of speech: bare faster-whisper {_runs(bare)} s, "
+        f"through the service (submit -> delivered) {_runs(through_service)} s"
     )
-    print(f"   ratio service/bare = {through_service / bare:.3f} (goal <= 1.15)")
+    print(f"   ratio service/bare (best of each) = {min(through_service) / min(bare):.3f} (goal <= 1.15)")
+
+
+def _runs(seconds: list[float]) -> str:
+    return " / ".join(f"{value:.1f}" for value in seconds)
 
 
 def bench_b(bench: Bench) -> None:
@@ -136,29 +150,56 @@ def bench_b(bench: Bench) -> None:
     print(f"   makespan ratio pool/sequential = {pool / one_at_a_time:.3f} (goal <= 0.5)")
 
 
+floor_api = FastAPI()
+
+
+@serve.deployment(name="Floor", max_ongoing_requests=200, ray_actor_options={"num_cpus": 0.1})
+@serve.ingress(floor_api)
+class Floor:
+    """A Serve app that does nothing: what any request through Serve costs here."""
+
+    @floor_api.post("/")
+    async def accept(self) -> dict[str, str]:
+        return {"status": "queued"}
+
+
 def bench_c(bench: Bench) -> None:
     service = bench.deploy({"autoscaling_config": {"min_replicas": 1, "max_replicas": 1}}, max_queued_tasks=1000)
-    urls = [bench.site.url(f"/missing-{i}.html") for i in range(100)]
-
-    async def one(client: httpx.AsyncClient, url: str) -> tuple[int, float]:
-        started = time.perf_counter()
-        response = await client.post(f"{service.base_url}/api/transcribe", json={"url": url})
-        return response.status_code, time.perf_counter() - started
-
-    async def burst() -> list[tuple[int, float]]:
-        limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
-        async with httpx.AsyncClient(headers=service.auth, limits=limits, timeout=30) as client:
-            await client.get(f"{service.base_url}/healthz")
-            return list(await asyncio.gather(*(one(client, url) for url in urls)))
-
-    results = asyncio.run(burst())
-    latencies = sorted(seconds * 1000 for _, seconds in results)
-    codes = sorted({code for code, _ in results})
-    p99 = latencies[int(len(latencies) * 0.99) - 1]
+    serve.run(Floor.bind(), name="floor", route_prefix="/floor")
+    floor = asyncio.run(_burst(f"{service.base_url}/floor/", {}, [{}] * 100))
+    bodies = [{"url": bench.site.url(f"/missing-{i}.html")} for i in range(100)]
+    submits = asyncio.run(_burst(f"{service.base_url}/api/transcribe", service.auth, bodies))
+    serve.delete("floor")
+    codes = sorted({code for code, _ in submits})
     print(
-        f"c) 100 concurrent POST /api/transcribe: status codes {codes}, "
-        f"median {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms (goal: median < 50 ms)"
+        f"c) 100 concurrent POSTs: POST /api/transcribe status codes {codes}, {_percentiles(submits)}; "
+        f"do-nothing Serve app {_percentiles(floor)} (goal: median < 50 ms)"
     )
+    ratio = statistics.median(ms for _, ms in submits) / statistics.median(ms for _, ms in floor)
+    print(f"   median ratio vidscribe/do-nothing = {ratio:.2f}")
+
+
+async def _burst(url: str, headers: dict[str, str], bodies: list[dict[str, Any]]) -> list[tuple[int, float]]:
+    """POST every body at once over connections opened beforehand: (status, milliseconds) each."""
+    async with aiohttp.ClientSession(headers=headers, connector=aiohttp.TCPConnector(limit=len(bodies))) as client:
+
+        async def one(body: dict[str, Any]) -> tuple[int, float]:
+            started = time.perf_counter()
+            async with client.post(url, json=body) as response:
+                await response.read()
+            return response.status, (time.perf_counter() - started) * 1000
+
+        async def connect() -> None:
+            async with client.get(url.rsplit("/", 1)[0] + "/healthz") as response:
+                await response.read()
+
+        await asyncio.gather(*(connect() for _ in bodies))
+        return list(await asyncio.gather(*(one(body) for body in bodies)))
+
+
+def _percentiles(results: list[tuple[int, float]]) -> str:
+    latencies = sorted(ms for _, ms in results)
+    return f"median {statistics.median(latencies):.0f} ms, p99 {latencies[int(len(latencies) * 0.99) - 1]:.0f} ms"
 
 
 def main() -> None:

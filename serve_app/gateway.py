@@ -13,11 +13,12 @@ from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from actors.models import PRE_LLM_STAGES, TaskOptions
-from actors.records import TaskRecord
+from actors.records import Submission, TaskRecord
 from actors.store import StoreClient
 from actors.store_db import QueueFull
 from actors.urlguard import check_url
 from serve_app import listing, pages
+from serve_app.group_commit import GroupCommit
 from serve_app.pages import ExportFormat, export_response
 from serve_app.schemas import SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
@@ -44,6 +45,9 @@ class Gateway:
     ) -> None:
         self._settings = settings
         self._store = StoreClient(store)
+        self._create: GroupCommit[Submission, tuple[TaskRecord, bool] | QueueFull] = GroupCommit(
+            lambda batch: self._store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
+        )
         app.state.identities = identities_of(settings)
         app.state.max_body_bytes = settings.max_body_bytes
         app.state.store = self._store
@@ -69,12 +73,11 @@ class Gateway:
         client: str | None = getattr(request.state, "client", None)
         webhook = self._webhook_for(client, body.options.webhook_url)
         options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url"}))
-        try:  # one Store round trip: dedupe, bound the queue, create
-            task, created = await self._store.create_task(
-                url, options, client=client, webhook=webhook, max_unfinished=self._settings.max_queued_tasks
-            )
-        except QueueFull as full:
-            raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)}) from full
+        # Dedupe, bound the queue, create: one Store round trip shared with concurrent submissions.
+        accepted = await self._create(Submission(url=url, options=options, client=client, webhook=webhook))
+        if isinstance(accepted, QueueFull):
+            raise ApiError(429, accepted.code, accepted.message, {"Retry-After": str(RETRY_AFTER_S)})
+        task, created = accepted
         if created:
             self._dispatch()
             if self._settings.notices.accepted:

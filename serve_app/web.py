@@ -6,13 +6,15 @@ Routers in other modules (pages, listings) import `authorize`, `ApiError` and
 
 import hmac
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Header, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from actors.errors import VidscribeError
 from serve_app.ratelimit import SlidingWindowLimiter, retry_after_header, token_key
@@ -63,7 +65,7 @@ async def _validation_error(request: Request, error: RequestValidationError) -> 
 
 # FastAPI's and Starlette's own errors (unknown route, wrong method, a body it cannot
 # decode) get the API's error shape too, so every 4xx has a code clients can rely on.
-_HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed"}
+_HTTP_ERROR_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "body_too_large"}
 
 
 @app.exception_handler(StarletteHTTPException)
@@ -73,17 +75,49 @@ async def _http_error(request: Request, error: StarletteHTTPException) -> JSONRe
     return error_response(error.status_code, code, str(error.detail), headers)
 
 
-@app.middleware("http")
-async def limit_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """Refuse bodies over `max_body_bytes` (413) before the route reads them."""
-    limit = getattr(request.app.state, "max_body_bytes", DEFAULT_MAX_BODY)
-    length = request.headers.get("content-length")
-    too_large = length is not None and (not length.isdigit() or int(length) > limit)
-    if length is None and request.method in ("POST", "PUT", "PATCH"):
-        too_large = len(await request.body()) > limit  # chunked upload: measure what arrived
-    if too_large:
-        return error_response(413, "body_too_large", f"request body over {limit} bytes")
-    return await call_next(request)
+class BodyLimit:
+    """Refuses request bodies over `app.state.max_body_bytes` with 413.
+
+    Pure ASGI (no BaseHTTPMiddleware): it adds no task and no read of its own per request.
+    A declared Content-Length is judged before the route runs; a chunked body is counted
+    as the route reads it and refused as soon as it passes the limit.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            limit = getattr(scope["app"].state, "max_body_bytes", DEFAULT_MAX_BODY)
+            length = Headers(scope=scope).get("content-length")
+            if length is not None and (not length.isdigit() or int(length) > limit):
+                await error_response(413, "body_too_large", _too_large(limit))(scope, receive, send)
+                return
+            if length is None:
+                receive = _counted(receive, limit)
+        await self.app(scope, receive, send)
+
+
+def _too_large(limit: int) -> str:
+    return f"request body over {limit} bytes"
+
+
+def _counted(receive: Receive, limit: int) -> Receive:
+    """`receive` that raises 413 once the body it has passed on exceeds `limit` bytes."""
+    received = 0
+
+    async def counted() -> Message:
+        nonlocal received
+        message = await receive()
+        received += len(message.get("body", b""))
+        if received > limit:  # FastAPI re-raises HTTP errors met while reading a body
+            raise StarletteHTTPException(413, _too_large(limit))
+        return message
+
+    return counted
+
+
+app.add_middleware(BodyLimit)
 
 
 def identify(presented: str, identities: list[tuple[str, str | None]]) -> tuple[bool, str | None]:

@@ -339,3 +339,12 @@ def test_corrupt_media_is_a_download_error(video_site: VideoSite, settings: Medi
         media.download_audio(probe, workdir, settings, allow_private=True)
 
     assert list(base.iterdir()) == []
+
+
+def test_warm_up_leaves_every_extractor_pattern_compiled() -> None:
+    from yt_dlp.extractor import gen_extractor_classes
+
+    media.warm_up()
+    patterned = [ie for ie in gen_extractor_classes() if ie._VALID_URL is not False]
+    assert len(patterned) > 1000  # yt-dlp's site list, not a stub
+    assert all("_VALID_URL_RE" in ie.__dict__ for ie in patterned)

@@ -20,8 +20,8 @@ import pydantic
 import pytest
 
 from actors.models import Priority, Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
-from actors.records import Delivery, TaskError, TaskRecord
-from actors.store_db import Store, normalize_url
+from actors.records import Delivery, Submission, TaskError, TaskRecord
+from actors.store_db import QueueFull, Store, normalize_url
 
 LANE_A = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-a"
 LANE_B = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-b"
@@ -143,6 +143,26 @@ def test_concurrent_creates_of_one_link_make_one_task(store: Store) -> None:
         thread.join()
     assert sum(created for _, created in results) == 1
     assert len({task.task_id for task, _ in results}) == 1
+
+
+def test_a_batch_of_submissions_is_one_transaction_with_per_item_answers(store: Store) -> None:
+    store.create_task("https://site.test/v/0", TaskOptions())
+    batch = [
+        Submission(url="https://site.test/v/1", options=TaskOptions()),
+        Submission(url="https://SITE.test/v/1#again", options=TaskOptions()),  # same link, same batch
+        Submission(url="https://site.test/v/0", options=TaskOptions()),  # already waiting
+        Submission(url="https://site.test/v/2", options=TaskOptions(), client="bot"),
+        Submission(url="https://site.test/v/3", options=TaskOptions()),  # over the bound
+    ]
+    first, twin, waiting, bot, full = store.create_tasks(batch, max_unfinished=3)
+    assert not isinstance(first, QueueFull) and first[1]
+    assert not isinstance(twin, QueueFull) and twin == (first[0], False)
+    assert not isinstance(waiting, QueueFull) and not waiting[1]
+    assert not isinstance(bot, QueueFull) and bot[1] and bot[0].client == "bot"
+    assert isinstance(full, QueueFull) and full.code == "queue_full"
+    assert store.count_unfinished() == 3
+    with pytest.raises(QueueFull):
+        store.create_task("https://site.test/v/4", TaskOptions(), max_unfinished=3)
 
 
 def test_normalize_url_keeps_what_identifies_the_page() -> None:
