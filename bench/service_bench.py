@@ -81,7 +81,7 @@ class Bench(LocalStack):
         # Short drain: undeploying between runs must not wait on leftover work tokens.
         options["Transcriber"] = {**options["Transcriber"], "graceful_shutdown_timeout_s": 5, **transcriber}
         settings = app_settings(self.data_dir, self.site, self.llm, self.wecom, **overrides)
-        settings["asr"] = {"cpu_threads": ASR_THREADS}
+        settings["asr"] = {"cpu_threads": ASR_THREADS, **settings.get("asr", {})}
         serve.run(compose_app(settings, options), name=APP_NAME, route_prefix="/")
         return Service(self.base_url, TOKEN, self.data_dir)
 
