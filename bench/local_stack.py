@@ -4,7 +4,6 @@ instance with Serve listening on a free port."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -12,7 +11,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.model_assets import ensure_default_model
-from serve_app.server import HEAD_RESOURCE, WORKER_NICENESS
+from serve_app.server import HEAD_RESOURCE, use_worker_niceness
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import free_port
 from tests.support.video_site import VideoSite
@@ -38,8 +37,7 @@ class LocalStack:
 
         if ray.is_initialized():
             return
-        for name, value in WORKER_NICENESS.items():  # as `vidscribe serve` starts Ray
-            os.environ.setdefault(name, value)
+        use_worker_niceness()  # as `vidscribe serve` starts Ray
         ray.init(
             num_cpus=num_cpus,
             resources={HEAD_RESOURCE: 1},

@@ -1,7 +1,8 @@
 """The web pages: submit (`/`), history (`/history`) and a task's view page (`/view/{id}`).
 
-The pages are static HTML + JS from serve_app/static/ (no CDN, no build step) that call
-the JSON API. The view page needs no token: its 128-bit random task id is the
+The pages are HTML + JS (no CDN, no build step) that call the JSON API: each page's
+`<main>` is in serve_app/templates/, put into the shared layout once at import; scripts,
+style and icon are served from serve_app/static/. The view page needs no token: its 128-bit random task id is the
 capability, so `/view/{id}/data`, `/events` and `/transcript` expose that one task —
 and only what `TaskView` shows, never the webhook or a token.
 """
@@ -23,6 +24,7 @@ from serve_app.schemas import TaskView
 from serve_app.web import ApiError, store_of
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())  # nothing else is served
 
 ExportFormat = Literal["txt", "srt", "vtt", "json", "md"]
@@ -52,21 +54,39 @@ class TaskPage(TaskView):
     language: str | None
 
 
-def _page(name: str, *, private: bool = False, status: int = 200) -> HTMLResponse:
-    html = (STATIC_DIR / name).read_text(encoding="utf-8")
+def _render(name: str, title: str, script: str | None, *, private: bool = False) -> str:
+    """templates/<name>.html (what goes inside <main>) in the shared layout."""
+    layout = (TEMPLATE_DIR / "layout.html").read_text(encoding="utf-8")
+    scripts = ["common.js", script] if script else []
+    return layout.format(
+        robots='  <meta name="robots" content="noindex, nofollow">\n' if private else "",
+        title=title,
+        main=(TEMPLATE_DIR / f"{name}.html").read_text(encoding="utf-8"),
+        scripts="".join(f'  <script src="/static/{js}"></script>\n' for js in scripts),
+    )
+
+
+# Rendered once: every request for a page gets the same bytes, no file read.
+SUBMIT_PAGE = _render("submit", "提交视频", "submit.js")
+HISTORY_PAGE = _render("history", "历史", "history.js")
+VIEW_PAGE = _render("view", "任务", "view.js", private=True)
+MISSING_PAGE = _render("missing", "任务不存在", None, private=True)
+
+
+def _page(html: str, *, private: bool = False, status: int = 200) -> HTMLResponse:
     return HTMLResponse(html, status_code=status, headers=PRIVATE_HEADERS if private else PAGE_HEADERS)
 
 
 @router.get("/", include_in_schema=False)
 async def submit_page() -> HTMLResponse:
     """The submit form."""
-    return _page("submit.html")
+    return _page(SUBMIT_PAGE)
 
 
 @router.get("/history", include_in_schema=False)
 async def history_page() -> HTMLResponse:
     """The task list (the token comes from the browser's storage)."""
-    return _page("history.html")
+    return _page(HISTORY_PAGE)
 
 
 @router.get("/static/{name}", include_in_schema=False)
@@ -81,8 +101,8 @@ async def static_file(name: str) -> FileResponse:
 async def view_page(task_id: str, request: Request) -> HTMLResponse:
     """The task's page; a plain 404 page for an unknown id."""
     if len(task_id) > MAX_TASK_ID or await store_of(request).get_task(task_id) is None:
-        return _page("missing.html", private=True, status=404)
-    return _page("view.html", private=True)
+        return _page(MISSING_PAGE, private=True, status=404)
+    return _page(VIEW_PAGE, private=True)
 
 
 @router.get("/view/{task_id}/data", response_model=TaskPage)

@@ -24,6 +24,12 @@ HEAD_RESOURCE = "vidscribe_head"  # the singletons (Store, LLMSender) are pinned
 WORKER_NICENESS = {"RAY_worker_niceness": "0"}
 
 
+def use_worker_niceness() -> None:
+    """Put WORKER_NICENESS in this process's environment (unless set) before it starts Ray."""
+    for name, value in WORKER_NICENESS.items():
+        os.environ.setdefault(name, value)
+
+
 def add_serve_command(subparsers: Any) -> None:
     """Register `vidscribe serve` on the CLI's subparsers."""
     parser = subparsers.add_parser("serve", help="run the service on local Ray (or RAY_ADDRESS) in the foreground")
@@ -71,8 +77,7 @@ def start_ray(num_cpus: int | None) -> None:
         except ConnectionError:
             pass
     os.environ.pop("RAY_ADDRESS", None)
-    for name, value in WORKER_NICENESS.items():
-        os.environ.setdefault(name, value)
+    use_worker_niceness()
     ray.init(num_cpus=num_cpus, resources={HEAD_RESOURCE: 1}, logging_level=logging.WARNING)
     log.info("started a local Ray instance")
 
