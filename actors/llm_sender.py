@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from actors import metrics, tasklog
-from actors.mailbox import Mailbox
-from actors.store import StoreClient
-from serve_app.settings import Settings
+from actors import metrics
+from actors.delivery.mailbox import Mailbox
+from actors.settings import PipelineSettings
+from actors.store import HandleStoreClient
+from actors.util import tasklog
 
 
-# One replica: the single writer that makes per-group order possible. Calls are
-# short (enqueue returns once the job is durable), so many may be in flight.
-@serve.deployment(name="LLMSender", num_replicas=1, max_ongoing_requests=1000)
 class LLMSender:
     """Mailbox for finished transcripts: generate, then deliver in order."""
 
-    async def __init__(self, settings: Settings, store: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
+    async def __init__(self, settings: PipelineSettings, store: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
         tasklog.install()
         self._mailbox = Mailbox(
-            settings, StoreClient(store), on_wecom_event=metrics.wecom_event, on_llm_call=metrics.llm_call
+            settings, HandleStoreClient(store), on_wecom_event=metrics.wecom_event, on_llm_call=metrics.llm_call
         )
         self._mailbox.start()
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
-from actors.models import TaskStatus
-from actors.records import TaskRecord
+from actors.domain.task import TaskRecord, TaskStatus
 
 STAGE_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
 RTF_BUCKETS = [0.02, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5]

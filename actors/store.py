@@ -1,77 +1,62 @@
 """Store deployment: the SQLite source of truth as a Ray Serve singleton.
 
-Every other deployment talks to it through `StoreClient`, so the state lives in one
-process and survives the restart of any other part.
+The deployment holds one `Store`; every other deployment reaches it through
+`HandleStoreClient` (the typed `StoreClient` over a deployment handle), so the state
+lives in one process and survives the restart of any other part. Every status change
+passes through here, which is where the task metrics are fed.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from ray import serve
 from ray.serve.handle import DeploymentHandle
 
 from actors.metrics import TaskLifecycle
-from actors.records import Submission, TaskRecord
-from actors.store_db import QueueFull, Store
-from serve_app.settings import Settings
+from actors.settings import PipelineSettings
+from actors.storage.client import StoreClient, run_operation
+from actors.storage.store import Store
+from actors.storage.tasks import QueueFull
 
 STORE_FILE = "vidscribe.db"
 
 
-# Calls are short SQLite statements run in Serve's thread pool; a high bound keeps a
-# burst of submissions from queueing behind each other in the router.
-@serve.deployment(name="Store", num_replicas=1, max_ongoing_requests=512)
-class StoreDeployment(Store):
-    """The singleton that owns the SQLite file; its methods are `Store`'s."""
+class StoreDeployment:
+    """The singleton that owns the SQLite file."""
 
-    def __init__(self, settings: Settings) -> None:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        super().__init__(settings.data_dir / STORE_FILE)
-        self._lifecycle = TaskLifecycle(self.count_unfinished)  # metrics: every status change passes here
+    def __init__(self, settings: PipelineSettings) -> None:
+        self._store = Store(settings.data_dir / STORE_FILE)
+        self._lifecycle = TaskLifecycle(self._store.count_unfinished)
 
-    def create_tasks(
-        self, submissions: Sequence[Submission], max_unfinished: int | None = None
-    ) -> list[tuple[TaskRecord, bool] | QueueFull]:
-        results = super().create_tasks(submissions, max_unfinished)  # create_task comes here too
-        for result in results:
-            if not isinstance(result, QueueFull) and result[1]:
-                self._lifecycle.created(result[0])
-        return results
+    def call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
+        """Run one Store operation (Serve runs this sync method in its thread pool)."""
+        result = run_operation(self._store, operation, *args, **kwargs)
+        self._observe(operation, result, kwargs)
+        return result
 
-    def update_task(self, task_id: str, /, **fields: Any) -> TaskRecord:
-        task = super().update_task(task_id, **fields)
-        if "status" in fields:
-            self._lifecycle.status_set(task)
-        return task
-
-    def ping(self) -> bool:
-        return True
+    def _observe(self, operation: str, result: Any, fields: dict[str, Any]) -> None:
+        """Feed the task metrics: new tasks and status changes."""
+        if operation == "create_tasks":
+            for outcome in result:
+                if not isinstance(outcome, QueueFull) and outcome[1]:
+                    self._lifecycle.created(outcome[0])
+        elif operation == "create_task" and result[1]:
+            self._lifecycle.created(result[0])
+        elif operation == "fail_task" or (operation == "update_task" and "status" in fields):
+            self._lifecycle.status_set(result)
 
     def __del__(self) -> None:
         # Serve drops the replica object on shutdown: checkpoint the WAL and let go of the file.
-        self.close()
+        store: Store | None = getattr(self, "_store", None)
+        if store is not None:
+            store.close()
 
 
-class StoreClient:
-    """Async view of the Store deployment: `await store.get_task(task_id)`."""
+class HandleStoreClient(StoreClient):
+    """The Store deployment, called through its handle: `await store.get_task(task_id)`."""
 
     def __init__(self, handle: DeploymentHandle) -> None:
         self._handle = handle
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        method = getattr(self._handle, name)
-        return lambda *args, **kwargs: method.remote(*args, **kwargs)
-
-
-class LocalStoreClient:
-    """The same async view over an in-process `Store` (CLI and tests without Ray)."""
-
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        method = getattr(self._store, name)
-        return lambda *args, **kwargs: asyncio.to_thread(method, *args, **kwargs)
+    async def _call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
+        return await self._handle.call.remote(operation, *args, **kwargs)

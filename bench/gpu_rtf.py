@@ -23,9 +23,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.asr import SpeechRecognizer
+from actors.speech.recognizer import SpeechRecognizer
+from actors.speech.settings import AsrSettings
 from bench.service_bench import Bench, long_speech
-from serve_app.settings import AsrSettings
 from tests.support.video_site import SPEECH_EN_AUDIO
 
 CLIP_SECONDS = 14.4  # the committed clip

@@ -21,13 +21,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.delivery import content_parts
-from actors.llm import LLMClient
-from actors.mailbox import Mailbox
-from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
+from actors.delivery.blocks import content_parts
+from actors.delivery.mailbox import Mailbox
+from actors.delivery.wecom import WeComClient
+from actors.domain.task import TaskOptions, TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.llm.client import LLMClient
+from actors.storage.store import Store
 from actors.store import LocalStoreClient
-from actors.store_db import Store
-from actors.wecom import WeComClient
 from serve_app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.wecom_receiver import WeComReceiver

@@ -10,8 +10,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.model_assets import ensure_default_model
-from serve_app.server import HEAD_RESOURCE, use_worker_niceness
+from actors.speech.bundled_model import ensure_default_model
+from serve_app.cli.serve import HEAD_RESOURCE, use_worker_niceness
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import free_port
 from tests.support.video_site import VideoSite

@@ -35,10 +35,10 @@ from ray import serve
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from actors.asr import SpeechRecognizer
+from actors.speech.recognizer import SpeechRecognizer
+from actors.speech.settings import AsrSettings
 from bench.local_stack import LocalStack
-from serve_app.server import DEFAULT_CONFIG, load_app_config
-from serve_app.settings import AsrSettings
+from serve_app.cli.serve import DEFAULT_CONFIG, load_app_config
 from tests.support.service import TOKEN, Service, app_settings
 from tests.support.video_site import SPEECH_EN_AUDIO
 

@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import psutil
 
 from bench.local_stack import LocalStack
-from serve_app.server import DEFAULT_CONFIG, load_app_config
+from serve_app.cli.serve import DEFAULT_CONFIG, load_app_config
 from tests.support.service import app_settings
 from tests.support.video_site import SPEECH_EN_VTT, VideoSite
 from tests.support.wecom_receiver import STATUS_PREFIX, WeComReceiver, assert_contiguous_blocks

@@ -12,17 +12,16 @@ from fastapi.responses import PlainTextResponse, Response
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from actors.models import PRE_LLM_STAGES, TaskOptions
-from actors.records import Submission, TaskRecord
+from actors.domain.task import PRE_LLM_STAGES, Submission, TaskOptions, TaskRecord
+from actors.net.urlguard import check_url
+from actors.storage.store import QueueFull
 from actors.store import StoreClient
-from actors.store_db import QueueFull
-from actors.urlguard import check_url
-from serve_app import listing, pages
-from serve_app.group_commit import GroupCommit
-from serve_app.pages import ExportFormat, export_response
-from serve_app.schemas import SubmitRequest, SubmitResponse, TaskView
+from serve_app.http import listing, pages
+from serve_app.http.app import ApiError, app, authorize, identities_of
+from serve_app.http.group_commit import GroupCommit
+from serve_app.http.pages import ExportFormat, export_response
+from serve_app.http.schemas import SubmitRequest, SubmitResponse, TaskView
 from serve_app.settings import Settings
-from serve_app.web import ApiError, app, authorize, identities_of
 
 log = logging.getLogger(__name__)
 

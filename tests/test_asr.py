@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from faster_whisper import decode_audio
 
-from actors.asr import SpeechRecognizer, to_simplified
-from actors.errors import TranscriptionError
-from actors.models import Segment, TranscriptSource
+from actors.domain.errors import TranscriptionError
+from actors.domain.video import Segment, TranscriptSource
+from actors.speech.recognizer import SpeechRecognizer, to_simplified
 from tests.support.asr import SPEECH_EN, SPEECH_EN_TEXT, SPEECH_EN_VIDEO
 from tests.support.text import word_overlap
 

@@ -20,7 +20,8 @@ from typing import Any
 import httpx
 import pytest
 
-from serve_app.ratelimit import SlidingWindowLimiter, retry_after_header, token_key
+from actors.util.ratelimit import RateLimiter
+from serve_app.http.auth import retry_after_header, token_key
 from tests.support.service import TOKEN, Service
 from tests.support.ssrf_cases import SSRF_CASES
 from tests.support.video_site import SPEECH_EN_VTT, VideoSite
@@ -306,7 +307,7 @@ def test_service_is_healthy_and_works_after_everything(local: Service, video_sit
 
 def test_sliding_window_allows_the_limit_then_says_how_long_to_wait() -> None:
     now = [100.0]
-    limiter = SlidingWindowLimiter(3, 60.0, clock=lambda: now[0])
+    limiter = RateLimiter(3, 60.0, clock=lambda: now[0])
     key = token_key("secret-token")
 
     allowed = [limiter.hit(key) for _ in range(3)]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from serve_app.cli import main
+from serve_app.cli.main import main
 from tests.support.asr import SPEECH_EN, SPEECH_EN_TEXT, SPEECH_EN_VIDEO
 from tests.support.text import word_overlap
 

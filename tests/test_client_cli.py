@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from actors.models import TaskOptions, TaskStatus
-from serve_app import listing
-from serve_app.cli import main
-from serve_app.client_cli import ServiceClient, parse_sse, resolve_server, resolve_token
+from actors.domain.task import TaskOptions, TaskStatus
+from serve_app.cli.client import ServiceClient, parse_sse, resolve_server, resolve_token
+from serve_app.cli.main import main
+from serve_app.http import listing
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service, free_port
 from tests.support.video_site import SPEECH_EN_VTT, VideoSite

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from actors.delivery import FILE_MSGTYPE, Attachment, attachment_name, content_parts
-from actors.models import Segment, Transcript, TranscriptSource, VideoInfo
-from actors.records import TaskRecord
-from actors.wecom import BlockKind
+from actors.delivery.blocks import FILE_MSGTYPE, Attachment, attachment_name, content_parts
+from actors.delivery.render import BlockKind
+from actors.domain.task import TaskRecord
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 
 LINK = "https://vidscribe.example/view/t1"
 TEXT = "这是一句校对过的话。" * 2000  # 20,000 characters, 60 KB: 15 markdown messages

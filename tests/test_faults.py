@@ -29,15 +29,15 @@ from typing import Any
 import imageio_ffmpeg
 import pytest
 
-from actors.asr import SpeechRecognizer
-from actors.errors import VidscribeError
-from actors.mailbox import Mailbox
+from actors.delivery.mailbox import Mailbox
+from actors.domain.errors import VidscribeError
+from actors.domain.task import TaskOptions, TaskRecord, TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.media import DOWNLOAD_RETRIES
-from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
-from actors.records import TaskRecord
+from actors.speech.job import TranscribeJob
+from actors.speech.recognizer import SpeechRecognizer
+from actors.storage.store import Store
 from actors.store import LocalStoreClient
-from actors.store_db import Store
-from actors.transcribe_job import TranscribeJob
 from serve_app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import free_port

@@ -8,8 +8,8 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from actors.formats import media_type, render, timestamp
-from actors.models import Segment, Transcript, TranscriptSource
+from actors.domain.formats import media_type, render, timestamp
+from actors.domain.video import Segment, Transcript, TranscriptSource
 
 TRANSCRIPT = Transcript(
     segments=[

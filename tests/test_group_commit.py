@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from serve_app.group_commit import GroupCommit
+from serve_app.http.group_commit import GroupCommit
 
 
 class SlowWriter:

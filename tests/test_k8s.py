@@ -25,8 +25,8 @@ import pytest
 import yaml
 from ray.serve.schema import ServeDeploySchema
 
-from actors.model_assets import MODEL_DIRNAME
-from serve_app.server import HEAD_RESOURCE, WORKER_NICENESS
+from actors.speech.bundled_model import MODEL_DIRNAME
+from serve_app.cli.serve import HEAD_RESOURCE, WORKER_NICENESS
 from serve_app.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent

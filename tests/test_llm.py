@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from actors.errors import LLMError
-from actors.llm import LLMClient, chunk_text
-from actors.models import VideoInfo
+from actors.domain.errors import LLMError
+from actors.domain.video import VideoInfo
+from actors.llm.client import LLMClient, chunk_text
 from tests.support.fake_llm import PROOFREAD_MODEL, SUMMARY_MODEL, FakeLLM
 
 VIDEO = VideoInfo(

@@ -17,11 +17,12 @@ from typing import Any
 
 import pytest
 
-from actors.mailbox import Mailbox
-from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
+from actors.delivery.mailbox import Mailbox
+from actors.delivery.render import strip_header
+from actors.domain.task import TaskOptions, TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.storage.store import Store
 from actors.store import LocalStoreClient
-from actors.store_db import Store
-from actors.wecom import strip_header
 from serve_app.settings import Settings
 from tests.support.wecom_receiver import UPLOAD_PATH, WeComReceiver, assert_contiguous_blocks
 
@@ -179,9 +180,9 @@ async def test_permanent_refusal_fails_delivery_not_others(
 
 CRASH_SCRIPT = """
 import asyncio, sys
-from actors.mailbox import Mailbox
+from actors.delivery.mailbox import Mailbox
 from actors.store import LocalStoreClient
-from actors.store_db import Store
+from actors.storage.store import Store
 from serve_app.settings import Settings
 
 async def main():

@@ -8,10 +8,10 @@ import av
 import pytest
 
 from actors import media
-from actors.errors import DownloadError, FileTooLarge, ForbiddenURL, NoMedia, VideoNotFound, VideoTooLong
+from actors.domain.errors import DownloadError, FileTooLarge, ForbiddenURL, NoMedia, VideoNotFound, VideoTooLong
+from actors.domain.video import TranscriptSource, VideoInfo
 from actors.media import Probe, SubtitleTrack, media_workdir
-from actors.models import TranscriptSource, VideoInfo
-from serve_app.settings import MediaSettings
+from actors.media.settings import MediaSettings
 from tests.support.text import word_overlap
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_TEXT, SPEECH_EN_VIDEO, SPEECH_EN_VTT, VideoSite
 

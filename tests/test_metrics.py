@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from actors import tasklog
+from actors.util import tasklog
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_VTT
 

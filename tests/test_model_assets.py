@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.errors import TranscriptionError
-from actors.model_assets import DEFAULT_MODEL_SHA256, ensure_default_model, resolve_model
-from serve_app.settings import AsrSettings
+from actors.domain.errors import TranscriptionError
+from actors.speech.bundled_model import DEFAULT_MODEL_SHA256, ensure_default_model, resolve_model
+from actors.speech.settings import AsrSettings
 
 JSON_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 

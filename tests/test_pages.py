@@ -19,10 +19,12 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.models import Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
-from actors.store_db import Store
-from serve_app import listing, web
-from serve_app.exports import render_markdown
+from actors.domain.task import TaskOptions, TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.storage.store import Store
+from serve_app import web
+from serve_app.http import listing
+from serve_app.http.exports import render_markdown
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_VTT
@@ -290,7 +292,7 @@ def test_view_endpoints_expose_one_task_and_no_secret(local_gateway: LocalGatewa
 
 
 def test_markdown_export_sections() -> None:
-    from actors.records import TaskRecord
+    from actors.domain.task import TaskRecord
 
     task = TaskRecord(
         task_id="t",

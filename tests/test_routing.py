@@ -12,11 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.mailbox import Mailbox
-from actors.models import Priority
-from actors.priority import PriorityGate
+from actors.delivery.mailbox import Mailbox
+from actors.domain.priority import Priority, PriorityGate
+from actors.storage.store import Store
 from actors.store import LocalStoreClient
-from actors.store_db import Store
 from serve_app.settings import Settings
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_VTT

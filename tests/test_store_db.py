@@ -19,9 +19,10 @@ from pathlib import Path
 import pydantic
 import pytest
 
-from actors.models import Priority, Segment, TaskOptions, TaskStatus, Transcript, TranscriptSource, VideoInfo
-from actors.records import Delivery, Submission, TaskError, TaskRecord
-from actors.store_db import QueueFull, Store, normalize_url
+from actors.domain.priority import Priority
+from actors.domain.task import Delivery, Submission, TaskError, TaskOptions, TaskRecord, TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.storage.store import QueueFull, Store, normalize_url
 
 LANE_A = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-a"
 LANE_B = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-b"
@@ -379,7 +380,7 @@ CHILD = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    from actors.store_db import Store
+    from actors.storage.store import Store
 
     store = Store(Path(sys.argv[1]))
     block = store.add_block("t1", "lane", "content", [(f"part {i}", "text") for i in range(50)])

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from actors.subtitles import parse_subtitles
+from actors.media.subtitles import parse_subtitles
 from tests.support.video_site import SPEECH_EN_TEXT, SPEECH_EN_VTT
 
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from actors.textsplit import pack, split_paragraphs, split_sentences, utf8_len
-from actors.wecom import MAX_BYTES, BlockKind, clean_title, render_parts, render_status, strip_header
+from actors.delivery.render import MAX_BYTES, BlockKind, clean_title, render_parts, render_status, strip_header
+from actors.util.textsplit import pack, split_paragraphs, split_sentences, utf8_len
 
 # Pieces a transcript is made of: CJK (3 bytes), ASCII, emoji (4 bytes), punctuation of
 # both kinds, single and blank-line breaks.

@@ -30,7 +30,7 @@ import psutil
 import pytest
 import yaml
 
-from serve_app.server import DEFAULT_CONFIG, HEAD_RESOURCE
+from serve_app.cli.serve import DEFAULT_CONFIG, HEAD_RESOURCE
 from tests.support.service import TOKEN, Service, app_settings
 from tests.support.text import word_overlap
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_TEXT, SPEECH_EN_VTT

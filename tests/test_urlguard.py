@@ -26,14 +26,10 @@ from hypothesis import strategies as st
 from yt_dlp import YoutubeDL
 from yt_dlp.utils import DownloadError
 
-from actors.errors import ForbiddenURL, InvalidURL, VidscribeError
-from actors.guarded_net import GuardedYoutubeDL, forbidden_cause, guarded_async_client
-from actors.urlguard import (
-    check_url,
-    check_url_async,
-    is_forbidden_ip,
-    parse_ipv4_like_inet_aton,
-)
+from actors.domain.errors import ForbiddenURL, InvalidURL, VidscribeError
+from actors.net.httpx_guard import guarded_async_client
+from actors.net.urlguard import check_url, check_url_async, is_forbidden_ip, parse_ipv4_like_inet_aton
+from actors.net.ytdlp_guard import GuardedYoutubeDL, forbidden_cause
 from tests.support.ssrf_cases import PUBLIC_LITERAL_URLS, SSRF_CASES, SSRFCase
 
 REAL_GETADDRINFO = socket.getaddrinfo

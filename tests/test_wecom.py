@@ -12,17 +12,11 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.errors import DeliveryError
-from actors.wecom import (
-    BlockKind,
-    RateLimiter,
-    WeComClient,
-    render_parts,
-    render_status,
-    strip_header,
-    upload_url,
-)
-from serve_app.settings import WeComSettings
+from actors.delivery.render import BlockKind, render_parts, render_status, strip_header
+from actors.delivery.settings import WeComSettings
+from actors.delivery.wecom import WeComClient, upload_url
+from actors.domain.errors import DeliveryError
+from actors.util.ratelimit import RateLimiter
 from tests.support.wecom_receiver import (
     MEDIA_MAX_BYTES,
     SEND_PATH,

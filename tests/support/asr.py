@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from actors.asr import SpeechRecognizer
-from actors.model_assets import ensure_default_model
-from serve_app.settings import AsrSettings
+from actors.speech.bundled_model import ensure_default_model
+from actors.speech.recognizer import SpeechRecognizer
+from actors.speech.settings import AsrSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 SPEECH_EN = DATA / "speech_en.m4a"  # ~14 s of espeak English

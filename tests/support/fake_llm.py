@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from actors.textsplit import split_sentences
-from serve_app.settings import LLMSettings
+from actors.llm.settings import LLMSettings
+from actors.util.textsplit import split_sentences
 from tests.support.aioserver import BackgroundServer
 
 # Scripted outcomes; a bare three-digit string ("503") answers that HTTP status.

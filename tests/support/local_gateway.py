@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import uvicorn
 
+from actors.storage.store import Store
 from actors.store import LocalStoreClient
-from actors.store_db import Store
 from tests.support.service import TOKEN, free_port
 
 

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from serve_app.server import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
+from serve_app.cli.serve import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
 
 TOKEN = "test-token-0123456789"
 FINISHED = ("done", "failed")

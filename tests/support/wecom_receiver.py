@@ -41,8 +41,8 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from actors.wecom import BlockKind, clean_title
-from serve_app.settings import WeComSettings
+from actors.delivery.render import BlockKind, clean_title
+from actors.delivery.settings import WeComSettings
 from tests.support.aioserver import BackgroundServer
 
 SEND_PATH = "/cgi-bin/webhook/send"

@@ -1,0 +1,77 @@
+"""Proofread and summarise one task's transcript, reusing cached layers.
+
+Plain module (no Ray). A failing LLM step never fails the task: the video is still
+delivered (raw transcript instead of proofread text) with a status notice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from actors.domain.errors import LLMError
+from actors.domain.task import TaskRecord, TaskStatus
+from actors.llm.client import LLMClient
+from actors.storage.client import StoreClient
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Generated:
+    """What the LLM produced for a task; None where a step was off or failed."""
+
+    proofread: str | None = None
+    summary: str | None = None
+    failures: list[str] = field(default_factory=list)
+
+
+async def generate(task: TaskRecord, llm: LLMClient | None, store: StoreClient) -> Generated:
+    """Run the enabled LLM steps that have no stored or cached result yet."""
+    result = Generated(proofread=task.proofread, summary=task.summary)
+    if llm is None or task.transcript is None or task.video is None:
+        return result
+    text, video = task.transcript.text, task.video
+
+    async def proofread() -> str:
+        done = await llm.proofread(text, video)
+        for warning in done.warnings:
+            await store.add_warning(task.task_id, warning)
+        return done.text
+
+    async def summarize() -> str | None:
+        return await llm.summarize(result.proofread or text, video)
+
+    if task.options.proofread and result.proofread is None:
+        result.proofread = await _step(task, store, result, TaskStatus.PROOFREADING, "proofread", "校对", proofread)
+    if task.options.summary and result.summary is None:
+        result.summary = await _step(task, store, result, TaskStatus.SUMMARIZING, "summary", "总结", summarize)
+    return result
+
+
+async def _step(
+    task: TaskRecord,
+    store: StoreClient,
+    result: Generated,
+    stage: TaskStatus,
+    layer: str,
+    label: str,
+    produce: Callable[[], Awaitable[str | None]],
+) -> str | None:
+    """One LLM step: its cached layer if there is one, else `produce` (cached after);
+    an LLM failure is recorded in `result.failures`, not raised."""
+    assert task.video is not None
+    key = (task.video.platform, task.video.video_id)
+    await store.update_task(task.task_id, status=stage, progress=0.0)
+    value = await store.cache_get(*key, layer)
+    if value is None:
+        try:
+            value = await produce()
+        except LLMError as error:
+            result.failures.append(f"{label}失败：{error.message}")
+        if value is not None:
+            await store.cache_put(*key, layer, value)
+    if value is not None:
+        await store.update_task(task.task_id, **{layer: value, "progress": 1.0})
+    return value

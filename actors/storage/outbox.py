@@ -1,0 +1,208 @@
+"""The durable outbox: ordered blocks of WeCom messages per lane, with per-part send marks.
+
+Plain functions over an open sqlite3 connection, called by `OutboxTable` inside its
+transactions (so they never commit themselves). A block moves pending -> sent (every
+part marked) or pending -> abandoned (WeCom refused it for good); only pending blocks
+are ever handed out, so a finished block is never sent again.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+
+from actors.domain.outbox import OutboxBlock, OutboxPart
+from actors.domain.priority import Priority, aged_rank_sql, rank_sql
+from actors.storage.database import Database
+
+SCHEMA = """
+CREATE TABLE outbox_blocks (
+    block_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids are the send order
+    task_id TEXT NOT NULL,
+    lane TEXT NOT NULL,
+    key TEXT NOT NULL,
+    priority TEXT NOT NULL DEFAULT 'normal',
+    state TEXT NOT NULL DEFAULT 'pending',       -- pending | sent | abandoned
+    parts_total INTEGER NOT NULL,
+    parts_sent INTEGER NOT NULL DEFAULT 0,
+    errcode INTEGER,
+    message TEXT,
+    created_at REAL NOT NULL,
+    UNIQUE (task_id, key)
+);
+-- Only pending blocks are looked up by lane; the index stays small as history grows.
+CREATE INDEX outbox_pending ON outbox_blocks (lane, block_id) WHERE state = 'pending';
+CREATE TABLE outbox_parts (
+    block_id INTEGER NOT NULL REFERENCES outbox_blocks (block_id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    content TEXT NOT NULL,
+    msgtype TEXT NOT NULL,
+    sent_at REAL,
+    PRIMARY KEY (block_id, seq)
+) WITHOUT ROWID;
+"""
+
+
+def add_block(
+    db: sqlite3.Connection, task_id: str, lane: str, key: str, parts: list[tuple[str, str]], priority: Priority
+) -> int:
+    """Insert a block unless (task_id, key) exists; returns the block id either way."""
+    found = db.execute("SELECT block_id FROM outbox_blocks WHERE task_id = ? AND key = ?", (task_id, key)).fetchone()
+    if found is not None:
+        return int(found[0])
+    if not parts:
+        raise ValueError("a block needs at least one part")
+    cursor = db.execute(
+        "INSERT INTO outbox_blocks (task_id, lane, key, priority, parts_total, created_at) VALUES (?, ?, ?, ?, ?, ?)",
+        (task_id, lane, key, priority.value, len(parts), time.time()),
+    )
+    block_id = cursor.lastrowid
+    assert block_id is not None
+    db.executemany(
+        "INSERT INTO outbox_parts (block_id, seq, content, msgtype) VALUES (?, ?, ?, ?)",
+        [(block_id, seq, content, msgtype) for seq, (content, msgtype) in enumerate(parts)],
+    )
+    return block_id
+
+
+def next_block(db: sqlite3.Connection, lane: str) -> OutboxBlock | None:
+    """The lane's block to send now, with only its unsent parts in seq order."""
+    # A started block finishes before any other begins (nothing may interleave inside
+    # it), then the most urgent: priority aged by waiting time, then the oldest.
+    urgency = aged_rank_sql(rank_sql("priority"))
+    row = db.execute(
+        "SELECT block_id, task_id, lane, key, priority FROM outbox_blocks"  # noqa: S608 - fixed SQL
+        f" WHERE lane = ? AND state = 'pending' ORDER BY parts_sent > 0 DESC, {urgency}, block_id"
+        " LIMIT 1",
+        (lane, time.time()),
+    ).fetchone()
+    if row is None:
+        return None
+    block_id, task_id, lane, key, priority = row
+    parts = [
+        OutboxPart(block_id=block_id, seq=seq, content=content, msgtype=msgtype, sent_at=None)
+        for seq, content, msgtype in db.execute(
+            "SELECT seq, content, msgtype FROM outbox_parts WHERE block_id = ? AND sent_at IS NULL ORDER BY seq",
+            (block_id,),
+        )
+    ]
+    return OutboxBlock(block_id=block_id, task_id=task_id, lane=lane, key=key, parts=parts, priority=priority)
+
+
+def mark_part_sent(db: sqlite3.Connection, block_id: int, seq: int) -> None:
+    """Record that WeCom accepted the part; marking it again changes nothing."""
+    marked = db.execute(
+        "UPDATE outbox_parts SET sent_at = ? WHERE block_id = ? AND seq = ? AND sent_at IS NULL",
+        (time.time(), block_id, seq),
+    ).rowcount
+    if marked == 0:
+        if db.execute("SELECT 1 FROM outbox_parts WHERE block_id = ? AND seq = ?", (block_id, seq)).fetchone():
+            return  # already marked: a retry after a lost reply
+        raise KeyError(f"no outbox part {block_id}/{seq}")
+    db.execute(
+        "UPDATE outbox_blocks SET parts_sent = parts_sent + 1,"
+        " state = CASE WHEN parts_sent + 1 >= parts_total AND state = 'pending' THEN 'sent' ELSE state END"
+        " WHERE block_id = ?",
+        (block_id,),
+    )
+
+
+def abandon_block(db: sqlite3.Connection, block_id: int, errcode: int | None, message: str) -> None:
+    """Stop sending a block WeCom refused for good; its unsent parts stay unsent."""
+    updated = db.execute(
+        "UPDATE outbox_blocks SET state = 'abandoned', errcode = ?, message = ?"
+        " WHERE block_id = ? AND state = 'pending'",
+        (errcode, message, block_id),
+    ).rowcount
+    if updated == 0:
+        block_progress(db, block_id)  # raises KeyError for an unknown block; a finished one stays as it is
+
+
+def lanes_with_pending(db: sqlite3.Connection) -> list[str]:
+    """Lanes with a block still to send, the longest-waiting first."""
+    return [
+        lane
+        for (lane,) in db.execute(
+            "SELECT lane FROM outbox_blocks WHERE state = 'pending' GROUP BY lane ORDER BY MIN(block_id)"
+        )
+    ]
+
+
+def block_progress(db: sqlite3.Connection, block_id: int) -> tuple[int, int]:
+    """(parts sent, parts total) of a block."""
+    row = db.execute("SELECT parts_sent, parts_total FROM outbox_blocks WHERE block_id = ?", (block_id,)).fetchone()
+    if row is None:
+        raise KeyError(f"no outbox block {block_id}")
+    return int(row[0]), int(row[1])
+
+
+def find_block(db: sqlite3.Connection, task_id: str, key: str) -> tuple[int, int, int] | None:
+    """(block id, parts sent, parts total) of the task's block with this key, if any."""
+    row = db.execute(
+        "SELECT block_id, parts_sent, parts_total FROM outbox_blocks WHERE task_id = ? AND key = ?", (task_id, key)
+    ).fetchone()
+    return None if row is None else (int(row[0]), int(row[1]), int(row[2]))
+
+
+def task_blocks(db: sqlite3.Connection, task_id: str) -> list[OutboxBlock]:
+    """Every block of a task with all its parts (sent or not), in block order."""
+    blocks = []
+    for block_id, lane, key, priority in db.execute(
+        "SELECT block_id, lane, key, priority FROM outbox_blocks WHERE task_id = ? ORDER BY block_id", (task_id,)
+    ).fetchall():
+        parts = [
+            OutboxPart(block_id=block_id, seq=seq, content=content, msgtype=msgtype, sent_at=sent_at)
+            for seq, content, msgtype, sent_at in db.execute(
+                "SELECT seq, content, msgtype, sent_at FROM outbox_parts WHERE block_id = ? ORDER BY seq", (block_id,)
+            )
+        ]
+        blocks.append(
+            OutboxBlock(block_id=block_id, task_id=task_id, lane=lane, key=key, parts=parts, priority=priority)
+        )
+    return blocks
+
+
+class OutboxTable(Database):
+    """The `outbox_blocks` and `outbox_parts` tables."""
+
+    def add_block(self, task_id: str, lane: str, key: str, parts: list[tuple[str, str]]) -> int:
+        """Queue a block of (content, msgtype) parts on a lane; idempotent on (task_id, key)."""
+        with self._tx(write=True) as db:
+            row = db.execute("SELECT priority FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            priority = Priority(row[0]) if row else Priority.NORMAL
+            return add_block(db, task_id, lane, key, [(c, m) for c, m in parts], priority)
+
+    def next_block(self, lane: str) -> OutboxBlock | None:
+        """The block to send next on this lane (a started one first), with only its unsent parts."""
+        with self._tx() as db:
+            return next_block(db, lane)
+
+    def mark_part_sent(self, block_id: int, seq: int) -> None:
+        """Durably record that a part was delivered (committed before returning)."""
+        with self._tx(write=True) as db:
+            mark_part_sent(db, block_id, seq)
+
+    def abandon_block(self, block_id: int, errcode: int | None, message: str) -> None:
+        """Stop sending a block that WeCom refused for good."""
+        with self._tx(write=True) as db:
+            abandon_block(db, block_id, errcode, message)
+
+    def lanes_with_pending(self) -> list[str]:
+        """Lanes that have a block still to send."""
+        with self._tx() as db:
+            return lanes_with_pending(db)
+
+    def block_progress(self, block_id: int) -> tuple[int, int]:
+        """(parts sent, parts total) of a block; KeyError if unknown."""
+        with self._tx() as db:
+            return block_progress(db, block_id)
+
+    def find_block(self, task_id: str, key: str) -> tuple[int, int, int] | None:
+        """(block id, parts sent, parts total) of the task's block with this key, or None."""
+        with self._tx() as db:
+            return find_block(db, task_id, key)
+
+    def task_blocks(self, task_id: str) -> list[OutboxBlock]:
+        """All of a task's blocks with every part and its send mark (inspection, tests)."""
+        with self._tx() as db:
+            return task_blocks(db, task_id)
