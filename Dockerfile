@@ -45,7 +45,7 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 RUN if [ "$GPU" = "1" ]; then set -f; pip install $CUDA_WHEELS; fi
 
-# Editable, so that serve_app/server.py finds ray_config.yaml beside the packages and
+# Editable, so that serve_app/serve_config.py finds ray_config.yaml beside the packages and
 # `vidscribe serve` works in the container as it does in a checkout.
 COPY README.md ray_config.yaml ./
 COPY serve_app ./serve_app
@@ -54,7 +54,7 @@ RUN pip install --no-deps -e .
 
 # The default Whisper base model, assembled and verified at build time, outside /data (the
 # volume), so that no pod assembles it at start-up.
-RUN python -c "from pathlib import Path; from actors.model_assets import ensure_default_model; print(ensure_default_model(Path('/opt/vidscribe')))" \
+RUN python -c "from pathlib import Path; from actors.speech.bundled_model import ensure_default_model; print(ensure_default_model(Path('/opt/vidscribe')))" \
  && test -s /opt/vidscribe/models/whisper-base/model.bin
 
 ENV VIDSCRIBE_DATA_DIR=/data \

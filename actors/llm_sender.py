@@ -7,7 +7,7 @@ from ray.serve.handle import DeploymentHandle
 from actors import metrics
 from actors.delivery.mailbox import Mailbox
 from actors.settings import PipelineSettings
-from actors.store import HandleStoreClient
+from actors.storage.client import HandleStoreClient
 from actors.util import tasklog
 
 

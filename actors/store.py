@@ -1,7 +1,7 @@
 """Store deployment: the SQLite source of truth as a Ray Serve singleton.
 
 The deployment holds one `Store`; every other deployment reaches it through
-`HandleStoreClient` (the typed `StoreClient` over a deployment handle), so the state
+`HandleStoreClient` (actors/storage/client.py: the typed client over its handle), so the state
 lives in one process and survives the restart of any other part. Every status change
 passes through here, which is where the task metrics are fed.
 """
@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ray.serve.handle import DeploymentHandle
-
 from actors.metrics import TaskLifecycle
 from actors.settings import PipelineSettings
-from actors.storage.client import StoreClient, run_operation
+from actors.storage.client import run_operation
 from actors.storage.store import Store
 from actors.storage.tasks import QueueFull
 
@@ -50,13 +48,3 @@ class StoreDeployment:
         store: Store | None = getattr(self, "_store", None)
         if store is not None:
             store.close()
-
-
-class HandleStoreClient(StoreClient):
-    """The Store deployment, called through its handle: `await store.get_task(task_id)`."""
-
-    def __init__(self, handle: DeploymentHandle) -> None:
-        self._handle = handle
-
-    async def _call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
-        return await self._handle.call.remote(operation, *args, **kwargs)

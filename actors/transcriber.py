@@ -16,7 +16,7 @@ from actors.settings import PipelineSettings
 from actors.speech.job import TranscribeJob
 from actors.speech.recognizer import SpeechRecognizer
 from actors.speech.worker import TranscribeWorker
-from actors.store import HandleStoreClient
+from actors.storage.client import HandleStoreClient
 from actors.util import tasklog
 
 log = logging.getLogger(__name__)

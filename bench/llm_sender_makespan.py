@@ -27,8 +27,8 @@ from actors.delivery.wecom import WeComClient
 from actors.domain.task import TaskOptions, TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.llm.client import LLMClient
+from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
-from actors.store import LocalStoreClient
 from serve_app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.wecom_receiver import WeComReceiver

@@ -1,7 +1,10 @@
-"""App builder: wires the deployments into one Serve application.
+"""App builder: wires the deployments into one Serve application; the only module that
+imports the deployment classes.
 
 `serve run ray_config.yaml` imports `serve_app.app:build_app`; `vidscribe serve` and the
-tests call `compose_app`, which also takes per-deployment options. Settings come from
+tests call `compose_app`. Each deployment's options (replicas, autoscaling, resources,
+max_ongoing_requests) come from the Serve config, applied here as
+`serve.deployment(cls, name=..., **options)`; the classes carry none. Settings come from
 the environment of the process that builds the app and travel to every replica as a
 constructor argument.
 """
@@ -10,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ray import serve
 from ray.serve import Application
 from ray.serve.deployment import Deployment
 
@@ -17,9 +21,18 @@ from actors.llm_sender import LLMSender
 from actors.store import StoreDeployment
 from actors.transcriber import Transcriber
 from serve_app.gateway import Gateway
+from serve_app.serve_config import APP_NAME, DEFAULT_CONFIG, load_app_config
 from serve_app.settings import Settings
 
-APP_NAME = "vidscribe"
+__all__ = ["APP_NAME", "DEPLOYMENTS", "build_app", "compose_app"]
+
+# Serve deployment name -> class; the names are the ones ray_config.yaml configures.
+DEPLOYMENTS: dict[str, type] = {
+    "Gateway": serve.ingress()(Gateway),
+    "Store": StoreDeployment,
+    "LLMSender": LLMSender,
+    "Transcriber": Transcriber,
+}
 
 
 def build_app(args: dict[str, Any]) -> Application:
@@ -31,15 +44,16 @@ def build_app(args: dict[str, Any]) -> Application:
 def compose_app(
     args: dict[str, Any] | None = None, deployment_options: dict[str, dict[str, Any]] | None = None
 ) -> Application:
-    """Build the application; `args` override settings fields and `deployment_options`
-    (by deployment name) override decorator options."""
+    """Build the application; `args` override settings fields and `deployment_options` (by
+    deployment name) are the deployments' options, by default those of the packaged config."""
     settings = Settings(**(args or {}))
-    overrides = deployment_options or {}
+    options = load_app_config(DEFAULT_CONFIG)[1] if deployment_options is None else deployment_options
 
-    def configured(deployment: Any) -> Deployment:  # the decorators return Deployments
-        return deployment.options(**overrides.get(deployment.name, {}))
+    def deployment(name: str) -> Deployment:
+        made: Deployment = serve.deployment(DEPLOYMENTS[name], name=name, **options.get(name, {}))  # type: ignore[assignment]
+        return made
 
-    store = configured(StoreDeployment).bind(settings)
-    sender = configured(LLMSender).bind(settings, store)
-    transcriber = configured(Transcriber).bind(settings, store, sender)
-    return configured(Gateway).bind(settings, store, transcriber, sender)
+    store = deployment("Store").bind(settings)
+    sender = deployment("LLMSender").bind(settings, store)
+    transcriber = deployment("Transcriber").bind(settings, store, sender)
+    return deployment("Gateway").bind(settings, store, transcriber, sender)

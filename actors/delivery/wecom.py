@@ -9,7 +9,6 @@ its redacted form (`key=abc…`, see `redact`).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -21,8 +20,9 @@ from actors.delivery.redact import redact, redact_key
 from actors.delivery.render import MAX_BYTES
 from actors.delivery.settings import WeComSettings
 from actors.domain.errors import DeliveryError, ForbiddenURL
-from actors.net.guarded import guarded_async_client
+from actors.net.httpx_guard import guarded_async_client
 from actors.util.ratelimit import RateLimiter
+from actors.util.retry import retrying
 
 log = logging.getLogger(__name__)
 
@@ -109,29 +109,32 @@ class WeComClient:
         key = webhook_key(url)
         where = f"key={redact_key(key)}"
         attempts = max(1, self._settings.max_attempts)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                # Every attempt takes a slot: WeCom may count refused requests too.
-                async with self._limiter.slot(key):
-                    answer = await self._attempt(url, request)
-                self._notify("sent")
-                return answer
-            except DeliveryError:
-                self._notify("failed")
-                raise
-            except _Retry as retry:
-                self._notify("failed" if attempt == attempts else "retried")
-                if attempt == attempts:
-                    raise DeliveryError(
-                        f"WeCom unavailable after {attempts} attempts: {retry.reason}", retry.errcode
-                    ) from None
-                delay = self._backoff(attempt, retry.errcode)
-                log.warning(
-                    "WeCom %s: %s; attempt %d/%d, retrying in %.2fs", where, retry.reason, attempt, attempts, delay
-                )
-                await asyncio.sleep(delay)
+
+        async def attempt() -> dict[str, Any]:
+            # Every attempt takes a slot: WeCom may count refused requests too.
+            async with self._limiter.slot(key):
+                answer = await self._attempt(url, request)
+            self._notify("sent")
+            return answer
+
+        def on_retry(number: int, retry: _Retry, delay: float) -> None:
+            self._notify("retried")
+            log.warning("WeCom %s: %s; attempt %d/%d, retrying in %.2fs", where, retry.reason, number, attempts, delay)
+
+        try:
+            return await retrying(
+                attempt,
+                attempts=attempts,
+                retry_on=_Retry,
+                delay_for=lambda number, retry: self._backoff(number, retry.errcode),
+                on_retry=on_retry,
+            )
+        except DeliveryError:
+            self._notify("failed")
+            raise
+        except _Retry as retry:
+            self._notify("failed")
+            raise DeliveryError(f"WeCom unavailable after {attempts} attempts: {retry.reason}", retry.errcode) from None
 
     def _notify(self, result: str) -> None:
         if self._on_event is not None:

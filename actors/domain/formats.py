@@ -37,13 +37,24 @@ def media_type(fmt: TranscriptFormat) -> str:
     return _MEDIA_TYPES[fmt]
 
 
-def timestamp(seconds: float, decimal: str = ",") -> str:
-    """HH:MM:SS,mmm (SRT) or, with decimal=".", HH:MM:SS.mmm (WebVTT)."""
-    ms = max(0, round(seconds * 1000))
-    hours, ms = divmod(ms, 3_600_000)
+def _split_ms(ms: int) -> tuple[int, int, int, int]:
+    """(hours, minutes, seconds, milliseconds) of a duration in milliseconds."""
+    hours, ms = divmod(max(0, ms), 3_600_000)
     minutes, ms = divmod(ms, 60_000)
     secs, ms = divmod(ms, 1000)
+    return hours, minutes, secs, ms
+
+
+def timestamp(seconds: float, decimal: str = ",") -> str:
+    """HH:MM:SS,mmm (SRT) or, with decimal=".", HH:MM:SS.mmm (WebVTT)."""
+    hours, minutes, secs, ms = _split_ms(round(seconds * 1000))
     return f"{hours:02d}:{minutes:02d}:{secs:02d}{decimal}{ms:03d}"
+
+
+def clock(seconds: float) -> str:
+    """M:SS below an hour, else H:MM:SS (whole seconds, as a reader sees a video's time)."""
+    hours, minutes, secs, _ = _split_ms(int(max(0.0, seconds)) * 1000)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def _cues(transcript: Transcript) -> list[tuple[float, float, str]]:

@@ -22,6 +22,7 @@ from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
 from actors.domain.errors import LLMError
 from actors.domain.video import VideoInfo
 from actors.llm.settings import LLMSettings
+from actors.util.retry import retrying
 from actors.util.textsplit import pack
 
 log = logging.getLogger(__name__)
@@ -55,6 +56,16 @@ class ProofreadResult:
 
     text: str
     warnings: list[str]
+
+
+class _Retry(Exception):
+    """One attempt failed in a way that waiting may fix: `error` is the endpoint's exception."""
+
+    def __init__(self, reason: str, error: Exception, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.error = error
+        self.retry_after = retry_after  # the server's Retry-After, in seconds
 
 
 @dataclass(frozen=True)
@@ -196,36 +207,38 @@ class LLMClient:
             {"role": "user", "content": user},
         ]
         attempts = self._settings.max_retries + 1
-        for attempt in range(attempts):
-            retry_after: float | None = None
+
+        async def attempt() -> _Answer:
             try:
                 response = await self._create(model, messages)
             except openai.APIStatusError as e:
                 reason = f"HTTP {e.status_code}: {_short(e.message)}"
                 if not (e.status_code in _RETRYABLE_STATUS or e.status_code >= 500):
                     raise LLMError(f"{label}: the LLM endpoint answered {reason}") from e
-                retry_after = _retry_after(e.response.headers.get("retry-after"))
-                error: Exception = e
+                raise _Retry(reason, e, _retry_after(e.response.headers.get("retry-after"))) from e
             except openai.APITimeoutError as e:
-                reason, error = f"no answer within {self._settings.timeout_s:g}s (timeout)", e
+                raise _Retry(f"no answer within {self._settings.timeout_s:g}s (timeout)", e) from e
             except openai.APIConnectionError as e:
-                reason, error = f"connection failed ({_short(str(e.__cause__ or e))})", e
+                raise _Retry(f"connection failed ({_short(str(e.__cause__ or e))})", e) from e
             except (openai.OpenAIError, ValueError) as e:
                 raise LLMError(f"{label}: unusable answer from the LLM endpoint: {_short(str(e))}") from e
-            else:
-                if not response.choices:
-                    raise LLMError(f"{label}: the LLM endpoint answered without choices")
-                choice = response.choices[0]
-                return _Answer(choice.message.content or "", choice.finish_reason)
-            if attempt + 1 == attempts:
-                tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
-                raise LLMError(f"{label} failed after {tries}: {reason}") from error
-            delay = self._settings.retry_base_s * 2**attempt
-            if retry_after is not None:
-                delay = max(delay, retry_after)
-            log.warning("%s: %s; retry %d/%d in %.2fs", label, reason, attempt + 1, attempts - 1, delay)
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+            if not response.choices:
+                raise LLMError(f"{label}: the LLM endpoint answered without choices")
+            choice = response.choices[0]
+            return _Answer(choice.message.content or "", choice.finish_reason)
+
+        def delay_for(number: int, retry: _Retry) -> float:
+            delay = self._settings.retry_base_s * 2 ** (number - 1)
+            return delay if retry.retry_after is None else max(delay, retry.retry_after)
+
+        def on_retry(number: int, retry: _Retry, delay: float) -> None:
+            log.warning("%s: %s; retry %d/%d in %.2fs", label, retry.reason, number, attempts - 1, delay)
+
+        try:
+            return await retrying(attempt, attempts=attempts, retry_on=_Retry, delay_for=delay_for, on_retry=on_retry)
+        except _Retry as retry:
+            tries = f"{attempts} attempts" if attempts > 1 else "1 attempt"
+            raise LLMError(f"{label} failed after {tries}: {retry.reason}") from retry.error
 
     async def _create(self, model: str, messages: list[ChatCompletionMessageParam]) -> ChatCompletion:
         """One chat completion attempt, timed for `on_call`."""

@@ -95,7 +95,7 @@ class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
     ) -> None:
         super().__init__(verify=verify, cert=cert, trust_env=trust_env, http1=http1, http2=http2, limits=limits)
         # httpx has no public knob for the network backend, so the pool is rebuilt with it;
-        # tests/test_urlguard.py proves a forbidden peer is refused through the public client.
+        # tests/unit/test_urlguard.py proves a forbidden peer is refused through the public client.
         self._pool = httpcore.AsyncConnectionPool(
             ssl_context=httpx.create_ssl_context(verify=verify, cert=cert, trust_env=trust_env),
             max_connections=limits.max_connections,

@@ -3,7 +3,8 @@
 `StoreClient` declares every Store operation once, with its types, so mypy checks each
 call; how a call reaches the Store is the subclass's one method, `_call`:
 `LocalStoreClient` runs it in a thread of this process (CLI, tests), and
-`actors.store.HandleStoreClient` sends it to the Store deployment. Its methods keep the
+`HandleStoreClient` sends it to the Store deployment (actors/store.py) through a Serve
+deployment handle. Its methods keep the
 Store's signatures exactly (a unit test compares them).
 """
 
@@ -153,3 +154,13 @@ class LocalStoreClient(StoreClient):
 
     async def _call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
         return await asyncio.to_thread(run_operation, self._store, operation, *args, **kwargs)
+
+
+class HandleStoreClient(StoreClient):
+    """The Store deployment, called through its Serve handle (its one method, `call`)."""
+
+    def __init__(self, handle: Any) -> None:  # a ray.serve DeploymentHandle (no Ray import here)
+        self._handle = handle
+
+    async def _call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
+        return await self._handle.call.remote(operation, *args, **kwargs)

@@ -4,7 +4,7 @@
 
 The input is `ray-operator/config/crd/bases/ray.io_rayservices.yaml` of a KubeRay release
 (Apache-2.0). We keep the `v1` openAPIV3Schema, drop `status`, and replace the embedded
-core/v1 PodTemplateSpec and Service schemas by "any object": tests/test_k8s.py validates
+core/v1 PodTemplateSpec and Service schemas by "any object": tests/unit/test_k8s.py validates
 those parts against Kubernetes' own schemas (kubernetes-validate), which is stricter and
 saves ~150 KB here.
 """

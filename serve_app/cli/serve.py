@@ -10,13 +10,11 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from serve_app.serve_config import DEFAULT_CONFIG, load_app_config
 from serve_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DEFAULT_CONFIG = Path(__file__).resolve().parent.parent / "ray_config.yaml"
 HEAD_RESOURCE = "vidscribe_head"  # the singletons (Store, LLMSender) are pinned to it on a cluster
 # Ray starts its workers at nice 15 so that its own daemons always win the CPU. Our
 # workers are the service (ASR above all): at 15, every other process on the machine
@@ -38,16 +36,6 @@ def add_serve_command(subparsers: Any) -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG, help="Serve config (ray_config.yaml)")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs for a local Ray (default: all)")
     parser.set_defaults(handler=lambda args: serve_forever(args.host, args.port, args.config, args.num_cpus))
-
-
-def load_app_config(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
-    """The vidscribe application's `args` and per-deployment options from a Serve config."""
-    config = yaml.safe_load(path.read_text())
-    app = next(a for a in config["applications"] if a["name"] == "vidscribe")
-    # The app's logging_config applies to every deployment without its own, as in `serve run`.
-    shared = {"logging_config": app["logging_config"]} if "logging_config" in app else {}
-    options = {d["name"]: shared | {k: v for k, v in d.items() if k != "name"} for d in app.get("deployments", [])}
-    return app.get("args") or {}, options
 
 
 def ensure_local_token(data_dir: Path) -> Path:

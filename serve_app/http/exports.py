@@ -1,20 +1,16 @@
-"""The Markdown export of a task: summary, proofread text and timed transcript in one document.
+"""Downloads: the transcript as txt, srt, vtt or json (actors/domain/formats.py), or the
+whole task as one Markdown document (summary, proofread text, timed transcript)."""
 
-The transcript-only formats (txt, srt, vtt, json) are actors/formats.py's; this one
-needs the whole task record, so it lives at the edge with the pages that offer it.
-"""
+import re
+from typing import Literal, cast
+from urllib.parse import quote
 
-from __future__ import annotations
+from fastapi.responses import Response
 
+from actors.domain.formats import TranscriptFormat, clock, media_type, render
 from actors.domain.task import TaskRecord
-
-
-def clock(seconds: float) -> str:
-    """M:SS below an hour, else H:MM:SS."""
-    total = max(0, int(seconds))
-    hours, rest = divmod(total, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+from serve_app.http.errors import ApiError
+from serve_app.http.headers import PRIVATE_HEADERS
 
 
 def render_markdown(task: TaskRecord) -> str:
@@ -41,3 +37,27 @@ def render_markdown(task: TaskRecord) -> str:
         lines += [f"`{clock(s.start)}` {s.text.strip()}  " for s in task.transcript.segments if s.text.strip()]
         lines.append("")
     return "\n".join(lines)
+
+
+ExportFormat = Literal["txt", "srt", "vtt", "json", "md"]
+
+
+def export_response(task: TaskRecord, format: ExportFormat) -> Response:
+    """The transcript as a download (txt, srt, vtt, json) or the whole result as Markdown (md)."""
+    if task.transcript is None:
+        raise ApiError(409, "not_ready", f"the transcript is not ready (status {task.status})")
+    if format == "md":
+        body, content_type = render_markdown(task), "text/markdown; charset=utf-8"
+    else:
+        fmt = cast(TranscriptFormat, format)  # every ExportFormat but md is a TranscriptFormat
+        body, content_type = render(task.transcript, fmt), media_type(fmt)
+    title = task.video.title if task.video and task.video.title else task.task_id
+    headers = {**PRIVATE_HEADERS, "Content-Disposition": attachment(title, format)}
+    return Response(body, media_type=content_type, headers=headers)
+
+
+def attachment(title: str, extension: str) -> str:
+    """A Content-Disposition naming the file after the video: ASCII fallback plus UTF-8 name."""
+    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title).strip()[:80] or "transcript"
+    ascii_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" _") or "transcript"
+    return f"attachment; filename=\"{ascii_name}.{extension}\"; filename*=UTF-8''{quote(name)}.{extension}"

@@ -18,7 +18,10 @@ from pydantic import BaseModel
 
 from actors.domain.task import TaskError, TaskRecord, TaskStatus
 from actors.domain.video import TranscriptSource
-from serve_app.http.app import ApiError, authorize, store_of
+from actors.storage.client import StoreClient
+from serve_app.http.auth import authorize, client_of
+from serve_app.http.context import edge_of
+from serve_app.http.errors import ApiError, task_or_404
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +29,6 @@ POLL_S = 0.5  # how often a stream looks at the Store
 HEARTBEAT_S = 15.0  # a comment line this often keeps proxies from closing an idle stream
 MAX_STREAM_S = 30 * 60.0  # then the stream ends; EventSource reconnects by itself
 RETRY_MS = 3000  # the reconnection delay the browser should use
-MAX_TASK_ID = 64  # ids are 22 characters; anything longer is not worth a Store call
 MAX_STREAMS = 100  # open streams per Gateway replica (which takes 200 requests at once)
 
 router = APIRouter()
@@ -77,8 +79,8 @@ async def list_tasks(
 ) -> TaskList:
     """List tasks newest first, filtered by status and a search text. A client's token
     lists that client's tasks only; a plain API token lists every task."""
-    store = store_of(request)
-    client: str | None = getattr(request.state, "client", None)  # set by `authorize`
+    store = edge_of(request).store
+    client = client_of(request)  # set by `authorize`
     # One extra row tells whether a next page exists without a COUNT query.
     found: list[TaskRecord] = await store.list_tasks(
         limit=limit + 1, offset=offset, status=status, client=client, query=(q or "").strip() or None
@@ -111,14 +113,6 @@ def _item(task: TaskRecord, base: str) -> TaskItem:
 # -- GET /api/task/{id}/events -----------------------------------------------------------
 
 
-async def get_task_or_404(store: Any, task_id: str) -> TaskRecord:
-    """The task, or a 404 ApiError (also for ids too long to be one)."""
-    task: TaskRecord | None = await store.get_task(task_id) if len(task_id) <= MAX_TASK_ID else None
-    if task is None:
-        raise ApiError(404, "not_found", "no such task")
-    return task
-
-
 def snapshot(task: TaskRecord) -> dict[str, Any]:
     """What one event carries: small, and free of texts and secrets."""
     return {
@@ -142,7 +136,7 @@ def _event(kind: str, data: dict[str, Any], event_id: int | None = None) -> byte
 
 
 async def task_events(
-    store: Any,
+    store: StoreClient,
     task_id: str,
     *,
     poll_s: float | None = None,
@@ -161,7 +155,7 @@ async def task_events(
     count = 0
     while time.monotonic() - started < max_s:
         try:
-            task: TaskRecord | None = await store.get_task(task_id)
+            task = await store.get_task(task_id)
         except Exception:  # a Store hiccup: keep the stream, try again at the next poll
             log.warning("event stream of task %s: store read failed", task_id, exc_info=True)
             task = None
@@ -198,14 +192,14 @@ async def _counted(events: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
         _OpenStreams.count -= 1
 
 
-async def stream_task(store: Any, task_id: str) -> StreamingResponse:
+async def stream_task(store: StoreClient, task_id: str) -> StreamingResponse:
     """The task's event stream as a text/event-stream response that proxies do not buffer.
 
     404 for an unknown task (a JSON answer, not an empty stream); 429 past MAX_STREAMS,
     so long-lived streams never take the slots submissions need (pages then poll)."""
     if _OpenStreams.count >= MAX_STREAMS:
         raise ApiError(429, "too_many_streams", "too many live streams; poll the task instead", {"Retry-After": "30"})
-    await get_task_or_404(store, task_id)
+    await task_or_404(store, task_id)
     headers = {"Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"}
     return StreamingResponse(_counted(task_events(store, task_id)), media_type="text/event-stream", headers=headers)
 
@@ -213,4 +207,4 @@ async def stream_task(store: Any, task_id: str) -> StreamingResponse:
 @router.get("/api/task/{task_id}/events", dependencies=[Depends(authorize)])
 async def task_event_stream(task_id: str, request: Request) -> StreamingResponse:
     """Live stage and progress changes of one task, as server-sent events."""
-    return await stream_task(store_of(request), task_id)
+    return await stream_task(edge_of(request).store, task_id)

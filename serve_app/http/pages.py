@@ -1,47 +1,30 @@
 """The web pages: submit (`/`), history (`/history`) and a task's view page (`/view/{id}`).
 
 The pages are HTML + JS (no CDN, no build step) that call the JSON API: each page's
-`<main>` is in serve_app/templates/, put into the shared layout once at import; scripts,
-style and icon are served from serve_app/static/. The view page needs no token: its 128-bit random task id is the
-capability, so `/view/{id}/data`, `/events` and `/transcript` expose that one task —
-and only what `TaskView` shows, never the webhook or a token.
+`<main>` is in serve_app/http/templates/, put into the shared layout once at import;
+scripts, style and icon are served from serve_app/http/static/. The view page needs no
+token: its 128-bit random task id is the capability, so `/view/{id}/data`, `/events`
+and `/transcript` expose that one task — and only what `TaskView` shows, never the
+webhook or a token.
 """
 
-import re
 from pathlib import Path
-from typing import Literal, cast
-from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response, StreamingResponse
 
-from actors.domain.formats import TranscriptFormat, media_type, render
-from actors.domain.task import TaskRecord
 from actors.domain.video import Segment
-from serve_app.http.app import ApiError, store_of
-from serve_app.http.exports import render_markdown
-from serve_app.http.listing import MAX_TASK_ID, get_task_or_404, stream_task
+from serve_app.http.context import edge_of
+from serve_app.http.errors import MAX_TASK_ID, ApiError, task_or_404
+from serve_app.http.exports import ExportFormat, export_response
+from serve_app.http.headers import PAGE_HEADERS, PRIVATE_HEADERS
+from serve_app.http.listing import stream_task
 from serve_app.http.schemas import TaskView
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 STATIC_FILES = frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())  # nothing else is served
 
-ExportFormat = Literal["txt", "srt", "vtt", "json", "md"]
-
-# Pages render untrusted text (titles, transcripts): only our own scripts may run, and
-# the capability URL must not leak to the video site through the Referer header.
-PAGE_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
-    ),
-    "Referrer-Policy": "no-referrer",
-    "X-Content-Type-Options": "nosniff",
-    "Cache-Control": "no-cache",
-}
-# A view page and its data are private to whoever holds the link.
-PRIVATE_HEADERS = {**PAGE_HEADERS, "Cache-Control": "no-store", "X-Robots-Tag": "noindex, nofollow"}
 
 router = APIRouter()
 
@@ -100,7 +83,7 @@ async def static_file(name: str) -> FileResponse:
 @router.get("/view/{task_id}", include_in_schema=False)
 async def view_page(task_id: str, request: Request) -> HTMLResponse:
     """The task's page; a plain 404 page for an unknown id."""
-    if len(task_id) > MAX_TASK_ID or await store_of(request).get_task(task_id) is None:
+    if len(task_id) > MAX_TASK_ID or await edge_of(request).store.get_task(task_id) is None:
         return _page(MISSING_PAGE, private=True, status=404)
     return _page(VIEW_PAGE, private=True)
 
@@ -108,7 +91,7 @@ async def view_page(task_id: str, request: Request) -> HTMLResponse:
 @router.get("/view/{task_id}/data", response_model=TaskPage)
 async def view_data(task_id: str, request: Request, response: Response) -> TaskPage:
     """The task as the view page shows it."""
-    task = await get_task_or_404(store_of(request), task_id)
+    task = await task_or_404(edge_of(request).store, task_id)
     response.headers.update(PRIVATE_HEADERS)
     view = TaskView.of(task)
     transcript = task.transcript
@@ -123,31 +106,10 @@ async def view_data(task_id: str, request: Request, response: Response) -> TaskP
 @router.get("/view/{task_id}/events")
 async def view_events(task_id: str, request: Request) -> StreamingResponse:
     """Live stage and progress changes (server-sent events), as /api/task/{id}/events."""
-    return await stream_task(store_of(request), task_id)
+    return await stream_task(edge_of(request).store, task_id)
 
 
 @router.get("/view/{task_id}/transcript")
 async def view_transcript(task_id: str, request: Request, format: ExportFormat = "txt") -> Response:
     """Download the transcript (txt, srt, vtt, json) or the whole result as Markdown (md)."""
-    return export_response(await get_task_or_404(store_of(request), task_id), format)
-
-
-def export_response(task: TaskRecord, format: ExportFormat) -> Response:
-    """The transcript as a download (txt, srt, vtt, json) or the whole result as Markdown (md)."""
-    if task.transcript is None:
-        raise ApiError(409, "not_ready", f"the transcript is not ready (status {task.status})")
-    if format == "md":
-        body, content_type = render_markdown(task), "text/markdown; charset=utf-8"
-    else:
-        fmt = cast(TranscriptFormat, format)  # every ExportFormat but md is a TranscriptFormat
-        body, content_type = render(task.transcript, fmt), media_type(fmt)
-    title = task.video.title if task.video and task.video.title else task.task_id
-    headers = {**PRIVATE_HEADERS, "Content-Disposition": attachment(title, format)}
-    return Response(body, media_type=content_type, headers=headers)
-
-
-def attachment(title: str, extension: str) -> str:
-    """A Content-Disposition naming the file after the video: ASCII fallback plus UTF-8 name."""
-    name = re.sub(r'[\\/:*?"<>|\x00-\x1f]+', " ", title).strip()[:80] or "transcript"
-    ascii_name = re.sub(r"[^A-Za-z0-9._ -]+", "_", name).strip(" _") or "transcript"
-    return f"attachment; filename=\"{ascii_name}.{extension}\"; filename*=UTF-8''{quote(name)}.{extension}"
+    return export_response(await task_or_404(edge_of(request).store, task_id), format)

@@ -1,4 +1,4 @@
-"""Request and response bodies of the HTTP API (DESIGN.md "HTTP API")."""
+"""Request and response bodies of the HTTP API (the README's "HTTP API")."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """SSRF corpus: URLs the service must refuse, and public literals it must accept.
 
-Plain data, shared by the unit tests (tests/test_urlguard.py, against `check_url`) and the
+Plain data, shared by the unit tests (tests/unit/test_urlguard.py, against `check_url`) and the
 live HTTP API tests (POST /api/transcribe must answer 400 with the same error code). No
 case needs DNS: refused names are refused by rule (`localhost`), everything else is a
 literal address or a malformed URL.

@@ -22,14 +22,13 @@ import pytest
 from actors.domain.task import TaskOptions, TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.store import Store
-from serve_app import web
 from serve_app.http import listing
 from serve_app.http.exports import render_markdown
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_VTT
 
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -181,7 +180,7 @@ def test_task_list_pages_filters_and_search(local_gateway: LocalGateway, monkeyp
 
     # A client's token lists that client's tasks only.
     theirs, _ = store.create_task("https://v.example/team-b", TaskOptions(), client="team-b")
-    monkeypatch.setattr(web.app.state, "identities", [(local_gateway.token, None), ("team-b-token", "team-b")])
+    local_gateway.install(clients={"team-b": {"token": "team-b-token"}})
     team_b = httpx.get(f"{local_gateway.base_url}/api/tasks", headers={"Authorization": "Bearer team-b-token"})
     assert [(t["task_id"], t["client"]) for t in team_b.json()["tasks"]] == [(theirs.task_id, "team-b")]
     assert len(tasks()["tasks"]) == 6  # the plain token sees every task

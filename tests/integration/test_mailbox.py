@@ -21,8 +21,8 @@ from actors.delivery.mailbox import Mailbox
 from actors.delivery.render import strip_header
 from actors.domain.task import TaskOptions, TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
-from actors.store import LocalStoreClient
 from serve_app.settings import Settings
 from tests.support.wecom_receiver import UPLOAD_PATH, WeComReceiver, assert_contiguous_blocks
 
@@ -181,7 +181,7 @@ async def test_permanent_refusal_fails_delivery_not_others(
 CRASH_SCRIPT = """
 import asyncio, sys
 from actors.delivery.mailbox import Mailbox
-from actors.store import LocalStoreClient
+from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
 from serve_app.settings import Settings
 
@@ -273,7 +273,7 @@ def _without_one_repeat(messages: list[Any]) -> list[Any]:
 
 def start_mailbox_process(settings: Settings, task_ids: list[str]) -> subprocess.Popen[bytes]:
     """A mailbox in a child process (to be killed) that enqueues `task_ids`."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     return subprocess.Popen(
         [sys.executable, "-c", CRASH_SCRIPT, _reveal(settings), *task_ids],
         cwd=root,

@@ -29,7 +29,7 @@ from actors.speech.bundled_model import MODEL_DIRNAME
 from serve_app.cli.serve import HEAD_RESOURCE, WORKER_NICENESS
 from serve_app.settings import Settings
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "k8s"
 K8S_VERSION = "1.29"  # the oldest Kubernetes the manifests claim to work on
 NOT_APPLIED = {"kustomization.yaml", "secrets.example.yaml"}
@@ -214,15 +214,10 @@ def test_serve_configs_validate_with_rays_schema(rayservice: Obj) -> None:
 
 def test_config_names_the_apps_deployments() -> None:
     # Serve rejects a config that names a deployment the app does not have.
-    from actors.llm_sender import LLMSender
-    from actors.store import StoreDeployment
-    from actors.transcriber import Transcriber
     from serve_app import app
-    from serve_app.gateway import Gateway
 
     assert callable(app.build_app)
-    deployments: list[Any] = [Gateway, StoreDeployment, LLMSender, Transcriber]  # Serve Deployments
-    assert {d.name for d in deployments} == DEPLOYMENTS
+    assert set(app.DEPLOYMENTS) == DEPLOYMENTS
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,9 +372,15 @@ def test_configmap_holds_valid_settings(configmap: dict[str, str], monkeypatch: 
     assert settings.asr.model == f"/opt/vidscribe/models/{MODEL_DIRNAME}"
 
 
-def test_probes(rayservice: Obj) -> None:
-    from serve_app.gateway import app
+def test_probes(rayservice: Obj, tmp_path: Path) -> None:
+    from actors.storage.client import LocalStoreClient
+    from actors.storage.store import Store
+    from serve_app.http.app import create_app
+    from serve_app.settings import Settings
+    from tests.support.local_gateway import RecordingWorkQueue
 
+    with Store(tmp_path / "vidscribe.db") as store:
+        app = create_app(Settings(data_dir=tmp_path), LocalStoreClient(store), RecordingWorkQueue())
     serve_port = yaml.safe_load(rayservice["spec"]["serveConfigV2"])["http_options"]["port"]
     assert "/healthz" in app.openapi()["paths"]  # the path the worker probes ask for
     for name, group in groups(rayservice).items():

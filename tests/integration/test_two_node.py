@@ -38,7 +38,7 @@ from tests.support.wecom_receiver import assert_contiguous_blocks
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WORKER_RESOURCE = "worker_node"
 PRE_LLM = ("queued", "resolving", "downloading", "transcribing")

@@ -3,10 +3,10 @@
 Module-level, with real parts and no Ray: real yt-dlp against the local video site and
 a file server that fails on purpose, the real Whisper model, the SQLite Store, the
 Mailbox with the fake LLM and the WeCom receiver. `process` below is what the
-Transcriber deployment does with a claimed task (tests/test_service.py covers that shell).
+Transcriber deployment does with a claimed task (tests/integration/test_service.py covers that shell).
 
 LLM 429/500/timeout/truncated answers and WeCom 45009/-1/5xx/slow answers are covered in
-tests/test_llm.py, tests/test_wecom.py and tests/test_mailbox.py; a WeCom that refuses
+tests/unit/test_llm.py, tests/unit/test_wecom.py and tests/integration/test_mailbox.py; a WeCom that refuses
 connections is covered here.
 """
 
@@ -36,8 +36,8 @@ from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.media import DOWNLOAD_RETRIES
 from actors.speech.job import TranscribeJob
 from actors.speech.recognizer import SpeechRecognizer
+from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
-from actors.store import LocalStoreClient
 from serve_app.settings import Settings
 from tests.support.fake_llm import FakeLLM
 from tests.support.service import free_port

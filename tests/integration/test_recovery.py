@@ -23,7 +23,7 @@ from tests.support.wecom_receiver import assert_contiguous_blocks
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def settings_env(settings: dict[str, Any], prefix: str = "VIDSCRIBE_") -> dict[str, str]:

@@ -10,7 +10,7 @@ its pytest loader for schemas that exist only at run time (`from_fixture`) break
 pytest 9 (it reads `request.node._nodeid`). Phases examples, coverage (boundary values)
 and fuzzing, positive and negative data, at most MAX_EXAMPLES per operation; every
 request carries a valid token so it gets past authorization into the route
-(tests/test_bad_input.py covers bad tokens). The HAR report of every exchange tells what
+(tests/integration/test_bad_input.py covers bad tokens). The HAR report of every exchange tells what
 the fuzzing reached.
 """
 
@@ -38,7 +38,7 @@ TIME_LIMIT_S = 240  # the run takes ~1 min here; the bound keeps a hang from eat
 def fuzzed_service(module_service_factory: Callable[..., Service]) -> Service:
     # As production runs it (no private hosts), with a small queue: accepted junk links
     # fail in the worker and a full queue answers 429. The per-token limit is off here so
-    # the fuzzer reaches the routes (tests/test_bad_input.py proves the limit).
+    # the fuzzer reaches the routes (tests/integration/test_bad_input.py proves the limit).
     return module_service_factory(allow_private_urls=False, max_queued_tasks=20, rate_limit_per_minute=0)
 
 

@@ -22,7 +22,9 @@ import pytest
 from actors.domain.priority import Priority
 from actors.domain.task import Delivery, Submission, TaskError, TaskOptions, TaskRecord, TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
-from actors.storage.store import QueueFull, Store, normalize_url
+from actors.storage.cache import normalize_url
+from actors.storage.store import Store
+from actors.storage.tasks import QueueFull
 
 LANE_A = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-a"
 LANE_B = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-b"
@@ -180,24 +182,6 @@ def test_task_ids_are_unguessable_and_distinct(store: Store) -> None:
         assert set(task_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
-def test_find_active_by_video(store: Store) -> None:
-    first, _ = store.create_task("http://site.test/short/abc", TaskOptions())
-    second, _ = store.create_task("http://site.test/v/page-1", TaskOptions())
-    unrelated, _ = store.create_task("http://site.test/v/page-2", TaskOptions())
-    assert store.find_active_by_video("html5", "page-1") is None  # nothing resolved yet
-    store.update_task(first.task_id, video=video(platform="HTML5"))
-    store.update_task(second.task_id, video=video())
-    store.update_task(unrelated.task_id, video=video("page-2"))
-
-    found = store.find_active_by_video("html5", "page-1")
-    assert found is not None and found.task_id == first.task_id  # the oldest
-    found = store.find_active_by_video("Html5", "page-1", exclude=first.task_id)
-    assert found is not None and found.task_id == second.task_id
-    store.update_task(first.task_id, status=TaskStatus.DONE)
-    found = store.find_active_by_video("html5", "page-1", exclude=second.task_id)
-    assert found is None  # finished tasks do not count
-
-
 def test_unfinished_and_list(store: Store) -> None:
     tasks = [store.create_task(f"http://site.test/v/{i}", TaskOptions())[0] for i in range(5)]
     store.update_task(tasks[1].task_id, status=TaskStatus.PROOFREADING)
@@ -225,7 +209,7 @@ def test_leases(store: Store) -> None:
     assert store.claim_task(task.task_id, "worker-b", 30.0) is None  # held by a live owner
     again = store.claim_task(task.task_id, "worker-a", 30.0)  # ours already: not a new claim
     assert again is not None and again.attempts == 1
-    assert store.expired_tasks(PRE_LLM) == []
+    assert store.stale_tasks(PRE_LLM, 0) == []
 
     assert store.claim_task(task.task_id, "worker-a", 0.2) is not None  # a short lease, then worker-a "dies"
     wait_until(lambda: store.claim_task(task.task_id, "worker-b", 30.0) is not None)
@@ -237,8 +221,8 @@ def test_leases(store: Store) -> None:
     store.release_task(task.task_id, "worker-a")  # not the owner: no effect
     assert store.claim_task(task.task_id, "worker-c", 30.0) is None
     store.release_task(task.task_id, "worker-b")
-    assert [t.task_id for t in store.expired_tasks(PRE_LLM)] == [task.task_id]
-    assert store.expired_tasks([TaskStatus.PROOFREADING]) == []
+    assert [t.task_id for t in store.stale_tasks(PRE_LLM, 0)] == [task.task_id]
+    assert store.stale_tasks([TaskStatus.PROOFREADING], 0) == []
     reclaimed = store.claim_task(task.task_id, "worker-c", 30.0)
     assert reclaimed is not None and reclaimed.attempts == 3
 
@@ -246,7 +230,7 @@ def test_leases(store: Store) -> None:
     assert not store.renew_lease(task.task_id, "worker-c", 30.0)
     store.release_task(task.task_id, "worker-c")
     assert store.claim_task(task.task_id, "worker-d", 30.0) is None  # finished
-    assert store.expired_tasks(PRE_LLM) == []
+    assert store.stale_tasks(PRE_LLM, 0) == []
 
 
 def test_claim_next_takes_the_most_urgent(store: Store) -> None:
@@ -399,7 +383,7 @@ def test_send_marks_survive_sigkill(db_path: Path) -> None:
         [sys.executable, "-c", CHILD, str(db_path)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parents[1],
+        cwd=Path(__file__).resolve().parents[2],
     )
     try:
         assert child.stdout is not None

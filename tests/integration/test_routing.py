@@ -14,13 +14,13 @@ import pytest
 
 from actors.delivery.mailbox import Mailbox
 from actors.domain.priority import Priority, PriorityGate
+from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
-from actors.store import LocalStoreClient
 from serve_app.settings import Settings
+from tests.integration.test_mailbox import add_transcribed_task, transcript_text, wait_all
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_VTT
 from tests.support.wecom_receiver import assert_contiguous_blocks
-from tests.test_mailbox import add_transcribed_task, transcript_text, wait_all
 
 
 async def test_slow_group_does_not_delay_the_other(tmp_path: Path, fake_llm: Any, wecom: Any) -> None:

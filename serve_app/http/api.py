@@ -1,0 +1,47 @@
+"""The JSON API's core routes: health, submit a link, read a task, download its transcript."""
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from serve_app.http.auth import authorize, client_of
+from serve_app.http.context import edge_of
+from serve_app.http.errors import task_or_404
+from serve_app.http.exports import ExportFormat, export_response
+from serve_app.http.schemas import SubmitRequest, SubmitResponse, TaskView
+
+# No `from __future__ import annotations` here: FastAPI reads these signatures at runtime.
+
+router = APIRouter()
+
+
+@router.get("/healthz", response_class=PlainTextResponse)
+async def healthz(request: Request) -> str:
+    """200 while the Store answers."""
+    await edge_of(request).store.ping()
+    return "ok"
+
+
+@router.post("/api/transcribe", status_code=202, response_model=SubmitResponse, dependencies=[Depends(authorize)])
+async def submit(body: SubmitRequest, request: Request) -> SubmitResponse:
+    """Accept a video link (or return its task if it is still running)."""
+    task, _ = await edge_of(request).submitter.submit(body, client_of(request))
+    base = str(request.base_url).rstrip("/")
+    return SubmitResponse(
+        task_id=task.task_id,
+        status=task.status,
+        status_url=f"{base}/api/task/{task.task_id}",
+        view_url=f"{base}/view/{task.task_id}",
+        cached=task.cached,
+    )
+
+
+@router.get("/api/task/{task_id}", response_model=TaskView, dependencies=[Depends(authorize)])
+async def task(task_id: str, request: Request) -> TaskView:
+    """The task: status, progress, video, texts, warnings, error, delivery."""
+    return TaskView.of(await task_or_404(edge_of(request).store, task_id))
+
+
+@router.get("/api/task/{task_id}/transcript", dependencies=[Depends(authorize)])
+async def transcript(task_id: str, request: Request, format: ExportFormat = "txt") -> Response:
+    """The transcript as txt, srt, vtt or json, or the whole result as Markdown (md)."""
+    return export_response(await task_or_404(edge_of(request).store, task_id), format)

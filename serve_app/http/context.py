@@ -1,0 +1,31 @@
+"""What every route needs, built once by `create_app` and kept on the app (`app.state.edge`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+from fastapi import Request
+
+from actors.storage.client import StoreClient
+from actors.util.ratelimit import RateLimiter
+from serve_app.settings import Settings
+
+if TYPE_CHECKING:
+    from serve_app.http.submit import Submitter
+
+
+@dataclass
+class Edge:
+    """The settings, the Store, the submit logic and the accepted tokens of this app."""
+
+    settings: Settings
+    store: StoreClient
+    submitter: Submitter
+    identities: list[tuple[str, str | None]]  # (token, client or None)
+    rate_limiters: dict[int, RateLimiter] = field(default_factory=dict)  # by submissions per minute
+
+
+def edge_of(request: Request) -> Edge:
+    """The app's `Edge`."""
+    return cast(Edge, request.app.state.edge)

@@ -1,0 +1,76 @@
+"""Accepting a link: check it, choose its WeCom group, persist it (one Store round trip shared
+with concurrent submissions) and hand the Transcriber pool a work token.
+
+Plain code the Gateway's routes call; tests drive it with the FastAPI app and a local Store.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from actors.domain.task import Submission, TaskOptions, TaskRecord
+from actors.net.urlguard import check_url
+from actors.storage.client import StoreClient
+from actors.storage.tasks import QueueFull
+from serve_app.http.errors import ApiError
+from serve_app.http.group_commit import GroupCommit
+from serve_app.http.schemas import SubmitRequest
+from serve_app.settings import Settings
+
+RETRY_AFTER_S = 30
+
+
+class WorkQueue(Protocol):
+    """Where accepted work goes: the Transcriber pool and the LLMSender."""
+
+    def dispatch(self) -> None:
+        """Hand the Transcriber pool one work token (fire and forget: the Store tracks the task)."""
+
+    def announce(self, task_id: str) -> None:
+        """Tell the task's group it was accepted (fire and forget: a notice, not work)."""
+
+
+class Submitter:
+    """`await submitter.submit(body, client)` -> (the task, whether it is new)."""
+
+    def __init__(self, settings: Settings, store: StoreClient, work: WorkQueue) -> None:
+        self._settings = settings
+        self._work = work
+        self._create: GroupCommit[Submission, tuple[TaskRecord, bool] | QueueFull] = GroupCommit(
+            lambda batch: store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
+        )
+
+    async def submit(self, body: SubmitRequest, client: str | None) -> tuple[TaskRecord, bool]:
+        """Accept the link (or return its running task); InvalidURL/ForbiddenURL or a 429 ApiError otherwise."""
+        url = check_url(
+            body.url.strip(),
+            allow_private=self._settings.allow_private_urls,
+            max_length=self._settings.max_url_length,
+            resolve=False,  # DNS is checked by the worker; the gateway answers in milliseconds
+        )
+        webhook = self.webhook_for(client, body.options.webhook_url)
+        options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url"}))
+        # Dedupe, bound the queue, create: one Store round trip shared with concurrent submissions.
+        accepted = await self._create(Submission(url=url, options=options, client=client, webhook=webhook))
+        if isinstance(accepted, QueueFull):
+            raise ApiError(429, accepted.code, accepted.message, {"Retry-After": str(RETRY_AFTER_S)})
+        task, created = accepted
+        if created:
+            self._work.dispatch()
+            if self._settings.notices.accepted:
+                self._work.announce(task.task_id)
+        return task, created
+
+    def webhook_for(self, client: str | None, requested: str | None) -> str | None:
+        """The task's WeCom lane: the request's own webhook (checked), else its client's, else
+        None (the default group)."""
+        wecom = self._settings.wecom
+        if requested is not None:
+            return check_url(
+                requested,
+                allow_private=wecom.allow_private_webhooks,
+                allowed_hosts=wecom.allowed_webhook_hosts,
+                resolve=False,  # the WeCom client checks the address it connects to
+            )
+        configured = self._settings.clients[client].webhook_url if client is not None else None
+        return configured.get_secret_value() if configured is not None else None
