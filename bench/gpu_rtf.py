@@ -6,7 +6,7 @@ through the service on local Ray with the Transcriber replica holding the GPU. P
 the device, compute type, model and both real-time factors (seconds of compute per
 second of audio; lower is faster).
 
-    .venv/bin/python bench/gpu_rtf.py [--model base|NAME|PATH] [--device auto|cuda|cpu] [--minutes 4]
+    .venv/bin/python -m bench.gpu_rtf [--model base|NAME|PATH] [--device auto|cuda|cpu] [--minutes 4]
 
 Offline machines only have the bundled `base` model; a larger one must be on disk
 (`--model /path/to/faster-whisper-large-v3`). On a CPU-only machine `--device cpu`
@@ -16,12 +16,9 @@ checks the script itself.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.speech.recognizer import SpeechRecognizer
 from actors.speech.settings import AsrSettings

@@ -6,7 +6,7 @@ summarises several videos at once and keeps delivery serial per group. Both run
 against the same local WeCom receiver (its 20-per-minute limit enforced, one robot
 key each), in this one process, side by side.
 
-    .venv/bin/python bench/llm_sender_makespan.py
+    .venv/bin/python -m bench.llm_sender_makespan
 """
 
 from __future__ import annotations
@@ -14,12 +14,9 @@ from __future__ import annotations
 import asyncio
 import random
 import re
-import sys
 import tempfile
 import time
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.delivery.blocks import content_parts
 from actors.delivery.mailbox import Mailbox

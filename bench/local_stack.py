@@ -4,11 +4,8 @@ instance with Serve listening on a free port."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.speech.bundled_model import ensure_default_model
 from serve_app.cli.serve import HEAD_RESOURCE, use_worker_niceness

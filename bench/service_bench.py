@@ -14,7 +14,7 @@ noisy neighbour on a shared machine does not decide the ratio. The burst of (c) 
 from aiohttp over connections opened beforehand: the client's own cost (connecting,
 httpx's overhead) would otherwise be part of what is measured.
 
-    .venv/bin/python bench/service_bench.py [a] [b] [c]
+    .venv/bin/python -m bench.service_bench [a] [b] [c]
 """
 
 from __future__ import annotations
@@ -32,8 +32,6 @@ import aiohttp
 import imageio_ffmpeg
 from fastapi import FastAPI
 from ray import serve
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from actors.speech.recognizer import SpeechRecognizer
 from actors.speech.settings import AsrSettings

@@ -15,7 +15,7 @@ per-token rate limit. Then it checks what the issue promises:
   was announced once; no message arrived twice;
 - the peak RSS of every process of the service (sampled twice a second) stays bounded.
 
-    .venv/bin/python bench/soak.py [--submissions 1000] [--seconds 60] [--queue 100]
+    .venv/bin/python -m bench.soak [--submissions 1000] [--seconds 60] [--queue 100]
 
 Exit status 0 when every check holds. Prints 202/429 counts, latency percentiles and RSS.
 """
@@ -35,9 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import psutil
 
 from bench.local_stack import LocalStack

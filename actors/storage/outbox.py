@@ -15,33 +15,6 @@ from actors.domain.outbox import OutboxBlock, OutboxPart
 from actors.domain.priority import Priority, aged_rank_sql, rank_sql
 from actors.storage.database import Database
 
-SCHEMA = """
-CREATE TABLE outbox_blocks (
-    block_id INTEGER PRIMARY KEY AUTOINCREMENT,  -- never reused: ids are the send order
-    task_id TEXT NOT NULL,
-    lane TEXT NOT NULL,
-    key TEXT NOT NULL,
-    priority TEXT NOT NULL DEFAULT 'normal',
-    state TEXT NOT NULL DEFAULT 'pending',       -- pending | sent | abandoned
-    parts_total INTEGER NOT NULL,
-    parts_sent INTEGER NOT NULL DEFAULT 0,
-    errcode INTEGER,
-    message TEXT,
-    created_at REAL NOT NULL,
-    UNIQUE (task_id, key)
-);
--- Only pending blocks are looked up by lane; the index stays small as history grows.
-CREATE INDEX outbox_pending ON outbox_blocks (lane, block_id) WHERE state = 'pending';
-CREATE TABLE outbox_parts (
-    block_id INTEGER NOT NULL REFERENCES outbox_blocks (block_id) ON DELETE CASCADE,
-    seq INTEGER NOT NULL,
-    content TEXT NOT NULL,
-    msgtype TEXT NOT NULL,
-    sent_at REAL,
-    PRIMARY KEY (block_id, seq)
-) WITHOUT ROWID;
-"""
-
 
 def add_block(
     db: sqlite3.Connection, task_id: str, lane: str, key: str, parts: list[tuple[str, str]], priority: Priority
