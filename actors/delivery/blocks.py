@@ -11,14 +11,8 @@ from actors.delivery.render import BlockKind, render_parts, render_status
 from actors.domain.task import TaskRecord
 
 Part = tuple[str, str]  # (content, msgtype)
-
-
 FILE_MSGTYPE = "file"  # a part whose content is an Attachment as JSON
-
-
 FILENAME_MAX_CHARS = 60
-
-
 _UNSAFE_IN_FILENAME = re.compile(r"[^\w.-]+")
 
 

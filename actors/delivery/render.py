@@ -9,8 +9,6 @@ from enum import StrEnum
 from actors.util.textsplit import pack, utf8_len
 
 MAX_BYTES = {"markdown": 4096, "markdown_v2": 4096, "text": 2048}
-
-
 TITLE_MAX_BYTES = 240  # keeps headers readable and leaves every part room for its body
 
 

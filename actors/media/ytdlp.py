@@ -23,16 +23,14 @@ from actors.net.ytdlp_guard import causes, forbidden_cause
 
 log = logging.getLogger(__name__)
 
-
 DOWNLOAD_RETRIES = 3
-
-
+# URLs a site hands out (signed CDN links, subtitle URLs) can be far longer than a link a
+# user would paste; the user-facing limit applies to the input URL only.
+DERIVED_URL_MAX = 16_384
 _NOT_FOUND = re.compile(
     r"video unavailable|does not exist|has been (?:removed|deleted)|no longer available|\b404\b|\b410\b",
     re.IGNORECASE,
 )
-
-
 _WARM_UP_URL = "https://warm-up.invalid/"  # never fetched
 
 
@@ -48,6 +46,11 @@ def warm_up() -> None:
             list(ydl.get_info_extractor("Generic")._extract_embeds(_WARM_UP_URL, "<html></html>"))
         except Exception:
             log.debug("yt-dlp embed warm-up skipped", exc_info=True)
+
+
+class DownloadAborted(Exception):
+    """Raised inside yt-dlp's progress hook to abort a download past the size limit;
+    `typed_errors` lets it through for the downloader to report."""
 
 
 class _YtdlpLog:
@@ -123,12 +126,3 @@ def _translate(error: Exception, url: str) -> VidscribeError:
     if _NOT_FOUND.search(message):
         return VideoNotFound(message)
     return DownloadError(message)
-
-
-class DownloadAborted(Exception):
-    """Raised inside yt-dlp's progress hook to abort a download past the size limit."""
-
-
-# URLs a site hands out (signed CDN links, subtitle URLs) can be far longer than a link a
-# user would paste; the user-facing limit applies to the input URL only.
-DERIVED_URL_MAX = 16_384

@@ -111,8 +111,6 @@ class GuardedAsyncTransport(httpx.AsyncHTTPTransport):
 
 
 _TRANSPORT_KWARGS = ("verify", "cert", "trust_env", "http1", "http2", "limits")
-
-
 _REFUSED_KWARGS = ("transport", "mounts", "proxy", "proxies", "app")
 
 

@@ -82,10 +82,11 @@ def client_of(request: Request) -> str | None:
 
 def _rate_limiter(edge: Edge, client: str | None) -> RateLimiter | None:
     """This replica's limiter for the client's rate (None: no limit), made on first use."""
-    per_minute = edge.settings.rate_limit_per_minute
-    if client is not None and edge.settings.clients[client].rate_limit_per_minute:
-        per_minute = edge.settings.clients[client].rate_limit_per_minute or 0
+    own = edge.settings.clients[client].rate_limit_per_minute if client is not None else None
+    per_minute = own or edge.settings.rate_limit_per_minute
     if per_minute <= 0:
         return None
-    # setdefault is atomic in CPython: two first requests at once get one limiter.
-    return edge.rate_limiters.setdefault(per_minute, RateLimiter(per_minute, 60.0))
+    limiter = edge.rate_limiters.get(per_minute)
+    if limiter is None:  # routes run on one event loop: no other request gets in between
+        limiter = edge.rate_limiters[per_minute] = RateLimiter(per_minute, 60.0)
+    return limiter
