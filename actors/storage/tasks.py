@@ -27,8 +27,11 @@ class QueueFull(VidscribeError):
 
 
 def new_task_id() -> str:
-    """128 random bits, URL-safe (22 characters)."""
-    return secrets.token_urlsafe(16)
+    """About 128 random bits, URL-safe (22 characters), never starting with "-": a command line
+    would take such an id for an option (`vidscribe status -x…`)."""
+    while (task_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass  # one id in 64: draw again (uniform over the ids that remain)
+    return task_id
 
 
 class TaskTable(Database):

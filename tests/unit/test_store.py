@@ -24,7 +24,7 @@ from actors.domain.task import Delivery, Submission, TaskError, TaskOptions, Tas
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.cache import normalize_url
 from actors.storage.store import Store
-from actors.storage.tasks import QueueFull
+from actors.storage.tasks import QueueFull, new_task_id
 
 LANE_A = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-a"
 LANE_B = "http://127.0.0.1:9/cgi-bin/webhook/send?key=group-b"
@@ -180,6 +180,11 @@ def test_task_ids_are_unguessable_and_distinct(store: Store) -> None:
     for task_id in ids:
         assert len(base64.urlsafe_b64decode(task_id + "==")) >= 16  # >= 128 random bits
         assert set(task_id) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def test_task_ids_never_look_like_command_line_options() -> None:
+    # One token in 64 starts with "-": 2000 draws would all but surely show one.
+    assert not any(new_task_id().startswith("-") for _ in range(2000))
 
 
 def test_unfinished_and_list(store: Store) -> None:
