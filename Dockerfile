@@ -45,12 +45,12 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
 
 RUN if [ "$GPU" = "1" ]; then set -f; pip install $CUDA_WHEELS; fi
 
-# Editable, so that serve_app/serve_config.py finds ray_config.yaml beside the packages and
-# `vidscribe serve` works in the container as it does in a checkout.
-COPY README.md ray_config.yaml ./
+# Installed as pip installs it (not editable): the image runs what pip users get, with the
+# Serve config as package data.
+COPY README.md ./
 COPY serve_app ./serve_app
 COPY actors ./actors
-RUN pip install --no-deps -e .
+RUN pip install --no-deps .
 
 # The default Whisper base model, assembled and verified at build time, outside /data (the
 # volume), so that no pod assembles it at start-up.

@@ -7,7 +7,9 @@ from typing import Any
 
 import yaml
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "ray_config.yaml"
+# Package data, so an installed wheel has it; the checkout's top-level ray_config.yaml
+# (what `serve run ray_config.yaml` and the k8s manifest use) is a link to this file.
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "ray_config.yaml"
 APP_NAME = "vidscribe"
 
 

@@ -467,3 +467,13 @@ def test_dockerfile_python_steps_run(tmp_path: Path) -> None:
     assert (model_dir / "model.bin").stat().st_size > 100 * 2**20
     assert (model_dir / "config.json").is_file()
     shutil.rmtree(image_home)  # 145 MB; pytest keeps old temp dirs around
+
+
+def test_the_serve_config_ships_inside_the_package() -> None:
+    from serve_app.serve_config import DEFAULT_CONFIG
+
+    # One file: the checkout's ray_config.yaml is a link to the package's copy.
+    assert DEFAULT_CONFIG.parent == ROOT / "serve_app"
+    assert (ROOT / "ray_config.yaml").resolve() == DEFAULT_CONFIG
+    package_data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    assert DEFAULT_CONFIG.name in package_data["serve_app"]
