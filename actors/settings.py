@@ -17,19 +17,37 @@ from actors.speech.settings import AsrSettings
 class RecoverySettings(BaseModel):
     """How soon a task held by a dead Transcriber (crash, lost node) is dispatched again."""
 
-    lease_s: float = Field(60, description="A Transcriber's hold on its task, renewed every third of it.")
-    redispatch_after_s: float = Field(
-        120, description="A waiting task nobody holds and nobody was handed for this long is dispatched again."
+    lease_s: float = Field(
+        60,
+        description="Seconds a Transcriber's claim on its task lasts; renewed every third of it while it works, "
+        "so a dead Transcriber's task is free again within this long.",
     )
-    sweep_interval_s: float = Field(15, description="How often the Gateway looks for such tasks.")
+    redispatch_after_s: float = Field(
+        120,
+        description="Seconds a waiting task may go unheld and untouched before the Gateway dispatches it again.",
+    )
+    sweep_interval_s: float = Field(
+        15, description="Seconds between the Gateway's sweeps for such tasks (the first runs at start-up)."
+    )
 
 
 class PipelineSettings(BaseModel):
     """Everything the deployments and their work modules read."""
 
-    data_dir: Path = Field(Path("~/.local/share/vidscribe"), description="SQLite store, model and temp media.")
-    allow_private_urls: bool = Field(False, description="Allow loopback/private hosts; for local testing only.")
-    public_url: str = Field("http://127.0.0.1:8000", description="Base of view links sent to the group.")
+    data_dir: Path = Field(
+        Path("~/.local/share/vidscribe"),
+        description="Directory of the SQLite store, the assembled bundled model, temporary media and the "
+        "generated API token; ~ is expanded.",
+    )
+    allow_private_urls: bool = Field(
+        False,
+        description="Let video links (and the connections yt-dlp makes for them) reach loopback/private hosts; "
+        "local testing only.",
+    )
+    public_url: str = Field(
+        "http://127.0.0.1:8000",
+        description="Base URL of the view links sent to the group (/view/<task id> is appended).",
+    )
 
     media: MediaSettings = Field(default_factory=MediaSettings)
     asr: AsrSettings = Field(default_factory=AsrSettings)
@@ -38,6 +56,12 @@ class PipelineSettings(BaseModel):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)
+
+    def operator_webhooks(self) -> frozenset[str]:
+        """The webhooks the operator configured. Operator configuration is trusted: these are
+        used as given, private hosts included; only a request's own webhook is SSRF-checked."""
+        configured = self.wecom.webhook_url
+        return frozenset([configured.get_secret_value()] if configured is not None else [])
 
     @field_validator("data_dir")
     @classmethod

@@ -59,7 +59,11 @@ def interleavings(contents: list[str]) -> int:
 
 
 async def run_serial(settings: Settings, store: Store, task_ids: list[str]) -> None:
-    llm, wecom, lock = LLMClient(settings.llm), WeComClient(settings.wecom), asyncio.Lock()
+    llm, wecom, lock = (
+        LLMClient(settings.llm),
+        WeComClient(settings.wecom, trusted_webhooks=settings.operator_webhooks()),
+        asyncio.Lock(),
+    )
     lane = settings.wecom.webhook_url.get_secret_value()  # type: ignore[union-attr]
 
     async def one(task_id: str) -> None:

@@ -45,7 +45,9 @@ class Mailbox:
         self._settings = settings
         self._store = store
         self._llm = LLMClient(settings.llm, on_call=on_llm_call) if settings.llm.enabled else None
-        self._wecom = WeComClient(settings.wecom, on_event=on_wecom_event)
+        self._wecom = WeComClient(
+            settings.wecom, trusted_webhooks=settings.operator_webhooks(), on_event=on_wecom_event
+        )
         self._default_lane = settings.wecom.webhook_url.get_secret_value() if settings.wecom.webhook_url else None
         # K videos at the LLM at once; a freed slot goes to the most urgent waiting video.
         self._generation_slots = PriorityGate(settings.sender.generation_concurrency)

@@ -13,21 +13,48 @@ from actors.util.config import split_csv
 class WeComSettings(BaseModel):
     """WeCom group robot delivery."""
 
-    webhook_url: SecretStr | None = Field(None, description="Group robot webhook URL (holds the key).")
-    msgtype: Literal["markdown", "text"] = Field("markdown", description="Message type used for content.")
-    rate_per_window: int = Field(20, description="Messages allowed per window per robot (WeCom: 20/min).")
-    window_s: float = Field(60, description="Length of the rate window in seconds.")
-    timeout_s: float = Field(15, description="HTTP timeout of one send.")
-    max_attempts: int = Field(8, description="Attempts per message on 45009 / -1 / network errors.")
-    retry_base_s: float = Field(1.0, description="First backoff delay on busy answers.")
+    webhook_url: SecretStr | None = Field(
+        None,
+        description="The default group's robot webhook, .../cgi-bin/webhook/send?key=... (the key is the secret); "
+        "unset: results stay in the store, nothing is delivered.",
+    )
+    msgtype: Literal["markdown", "text"] = Field(
+        "markdown", description="Message type of content messages: markdown (4096 bytes each) or text (2048 bytes)."
+    )
+    rate_per_window: int = Field(
+        20,
+        description="Requests to one robot (messages, file uploads, retries) within any window_s; "
+        "WeCom allows 20 a minute.",
+    )
+    window_s: float = Field(
+        60,
+        description="Length of the rate window in seconds; also the wait after errcode 45009 (rate limited) "
+        "and the longest backoff.",
+    )
+    timeout_s: float = Field(15, description="HTTP timeout of one request to WeCom, in seconds.")
+    max_attempts: int = Field(
+        8,
+        description="Attempts per request to WeCom on errcode -1 (busy) or 45009, HTTP 429/5xx and network "
+        "errors; after the last, the group's lane pauses and later tries that message again.",
+    )
+    retry_base_s: float = Field(
+        1.0, description="Seconds to wait before the first retry; doubles on each one, capped at window_s."
+    )
     attach_after_messages: int = Field(
-        6, ge=0, description="A text needing more messages goes as summary + one .txt file message; 0 never attaches."
+        6,
+        ge=0,
+        description="A proofread (or raw) text needing more messages than this goes as the summary plus one .txt "
+        "file message (upload_media); 0 never attaches.",
     )
     allowed_webhook_hosts: Annotated[list[str], NoDecode] = Field(
         default=["qyapi.weixin.qq.com"],
-        description="Hosts a per-request webhook_url may point at (exact or *.suffix; comma-separated in env).",
+        description="Hosts a request's own options.webhook_url may point at: exact names or *.suffix.",
     )
-    allow_private_webhooks: bool = Field(False, description="Allow webhooks on loopback/private hosts; testing only.")
+    allow_private_webhooks: bool = Field(
+        False,
+        description="Let a request's own options.webhook_url point at loopback/private hosts (testing only); "
+        "webhooks the operator configures are always used as given.",
+    )
 
     @field_validator("allowed_webhook_hosts", mode="before")
     @classmethod
@@ -38,12 +65,16 @@ class WeComSettings(BaseModel):
 class NoticeSettings(BaseModel):
     """Status notices (【状态】) sent to the group, outside any video's block."""
 
-    accepted: bool = Field(False, description="Announce each accepted link with its view page.")
-    failed: bool = Field(True, description="Announce each failed task with the reason.")
-    view_links: bool = Field(True, description="End the summary with a link to the task's view page.")
+    accepted: bool = Field(False, description="Send a notice with the view page's link when a link is accepted.")
+    failed: bool = Field(True, description="Send a notice with the reason when a task fails.")
+    view_links: bool = Field(
+        True, description="End a video's last message (the summary, else the text) with a link to its view page."
+    )
 
 
 class SenderSettings(BaseModel):
     """LLMSender behaviour."""
 
-    generation_concurrency: int = Field(4, description="Videos proofread/summarised at once.")
+    generation_concurrency: int = Field(
+        4, description="Videos proofread/summarised at once; a freed slot goes to the most urgent waiting video."
+    )

@@ -10,7 +10,7 @@ its redacted form (`key=abc…`, see `redact`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qs, urlsplit, urlunsplit
 
@@ -76,20 +76,24 @@ class WeComClient:
         settings: WeComSettings,
         limiter: RateLimiter | None = None,
         *,
+        trusted_webhooks: Iterable[str] = (),
         on_event: Callable[[str], None] | None = None,
     ) -> None:
+        """`trusted_webhooks`: the operator's own (config): used as given, private hosts included."""
         self._settings = settings
         self._on_event = on_event  # each attempt's result: "sent", "retried" or "failed" (metrics)
         self._limiter = limiter or RateLimiter(settings.rate_per_window, settings.window_s)
-        # Webhooks may come from requests: every connection is checked where it lands (SSRF).
-        self._http = guarded_async_client(allow_private=settings.allow_private_webhooks, timeout=settings.timeout_s)
+        self._trusted = frozenset(trusted_webhooks)
+        self._plain = httpx.AsyncClient(timeout=settings.timeout_s, trust_env=False)
+        # Any other webhook came with a request: every connection is checked where it lands (SSRF).
+        self._guarded = guarded_async_client(allow_private=settings.allow_private_webhooks, timeout=settings.timeout_s)
 
     async def send(self, webhook_url: str, content: str, msgtype: str | None = None) -> None:
         """Deliver `content` once WeCom says errcode 0; DeliveryError(message, errcode) otherwise."""
         msgtype = msgtype or self._settings.msgtype
         if msgtype not in MAX_BYTES:
             raise ValueError(f"unsupported WeCom msgtype {msgtype!r}")
-        await self._post(webhook_url, json={"msgtype": msgtype, msgtype: {"content": content}})
+        await self._post(webhook_url, webhook_url, json={"msgtype": msgtype, msgtype: {"content": content}})
 
     async def send_file(self, webhook_url: str, filename: str, data: bytes) -> None:
         """Upload `data` as file `filename` (upload_media), then send it as a `file` message.
@@ -98,14 +102,16 @@ class WeComClient:
         a caller that failed between the two simply uploads again.
         """
         media = (filename, data, "application/octet-stream")
-        answer = await self._post(upload_url(webhook_url), files={"media": media})
+        answer = await self._post(webhook_url, upload_url(webhook_url), files={"media": media})
         media_id = answer.get("media_id")
         if not isinstance(media_id, str) or not media_id:
             raise DeliveryError("WeCom accepted the upload but answered no media_id")  # errcode None: retried later
-        await self._post(webhook_url, json={"msgtype": "file", "file": {"media_id": media_id}})
+        await self._post(webhook_url, webhook_url, json={"msgtype": "file", "file": {"media_id": media_id}})
 
-    async def _post(self, url: str, **request: Any) -> dict[str, Any]:
-        """POST to the robot until WeCom answers errcode 0 (returns that answer), retrying what may heal."""
+    async def _post(self, webhook_url: str, url: str, **request: Any) -> dict[str, Any]:
+        """POST to the robot at `url` (the webhook's own or its upload URL) until WeCom answers
+        errcode 0 (returns that answer), retrying what may heal."""
+        http = self._plain if webhook_url in self._trusted else self._guarded
         key = webhook_key(url)
         where = f"key={redact_key(key)}"
         attempts = max(1, self._settings.max_attempts)
@@ -113,7 +119,7 @@ class WeComClient:
         async def attempt() -> dict[str, Any]:
             # Every attempt takes a slot: WeCom may count refused requests too.
             async with self._limiter.slot(key):
-                answer = await self._attempt(url, request)
+                answer = await self._attempt(http, url, request)
             self._notify("sent")
             return answer
 
@@ -147,9 +153,9 @@ class WeComClient:
             return window
         return min(self._settings.retry_base_s * 2 ** (attempt - 1), window)
 
-    async def _attempt(self, url: str, request: dict[str, Any]) -> dict[str, Any]:
+    async def _attempt(self, http: httpx.AsyncClient, url: str, request: dict[str, Any]) -> dict[str, Any]:
         try:
-            response = await self._http.post(url, **request)
+            response = await http.post(url, **request)
         except _TRANSIENT_NETWORK as error:
             raise _Retry(f"{type(error).__name__}: {redact(str(error)) or 'no detail'}", None) from None
         except ForbiddenURL as error:  # the webhook lands on a private address: never retried
@@ -175,5 +181,6 @@ class WeComClient:
         raise DeliveryError(f"WeCom refused the message: errcode {errcode} ({errmsg})", errcode)
 
     async def aclose(self) -> None:
-        """Close the HTTP connection pool."""
-        await self._http.aclose()
+        """Close the HTTP connection pools."""
+        await self._plain.aclose()
+        await self._guarded.aclose()

@@ -153,7 +153,6 @@ class WeComReceiver(BackgroundServer):
             "window_s": self.window_s,
             "timeout_s": 5.0,
             "retry_base_s": 0.02,
-            "allow_private_webhooks": True,  # the receiver listens on loopback
         }
         values.update(overrides)
         return WeComSettings(**values)

@@ -83,6 +83,33 @@ async def test_accepted_notice_and_client_webhook(store: Store, tmp_path: Path) 
     assert stored.webhook == "https://qyapi.weixin.qq.com/x/send?key=team"
 
 
+async def test_a_requests_webhook_on_loopback_is_refused_even_when_the_operators_is_there(
+    store: Store, tmp_path: Path
+) -> None:
+    relay = "http://10.0.0.7:8080/cgi-bin/webhook/send?key=team"  # an internal egress host
+    clients = {"team": {"token": "team-token", "webhook_url": relay}}
+    async with app_for(store, RecordingWorkQueue(), tmp_path, wecom={"webhook_url": relay}, clients=clients) as client:
+        own = await client.post(
+            "/api/transcribe",
+            json={"url": "https://v.example/1", "options": {"webhook_url": "http://127.0.0.1:9/send?key=k"}},
+            headers=AUTH,
+        )
+        by_client = await client.post(
+            "/api/transcribe", json={"url": "https://v.example/2"}, headers={"Authorization": "Bearer team-token"}
+        )
+    assert own.status_code == 400 and own.json()["error"]["code"] == "forbidden_url"
+    assert by_client.status_code == 202  # the operator's own relay is used as given
+
+
+def test_operator_webhooks_are_the_default_groups_and_every_clients() -> None:
+    settings = Settings(
+        wecom={"webhook_url": "http://10.0.0.7/send?key=main"},
+        clients={"a": {"token": "ta", "webhook_url": "http://relay.internal/send?key=a"}, "b": {"token": "tb"}},
+    )
+
+    assert settings.operator_webhooks() == {"http://10.0.0.7/send?key=main", "http://relay.internal/send?key=a"}
+
+
 async def test_sweep_hands_out_one_token_per_waiting_task(store: Store) -> None:
     store.create_task("https://v.example/waiting", TaskOptions())
     done, _ = store.create_task("https://v.example/done", TaskOptions())

@@ -33,7 +33,8 @@ KEY = "b7d0c3e2-5a1f-4c7e-9f51-0123456789ab"  # looks like a real robot key
 def fast(wecom: WeComReceiver) -> WeComSettings:
     """Settings for KEY with a 1-second window on both sides and quick retries."""
     wecom.window_s = 1.0
-    return wecom.settings(KEY, max_attempts=4, retry_base_s=0.02, timeout_s=2.0)
+    # Other keys of the receiver stand for requests' own webhooks: let them reach loopback.
+    return wecom.settings(KEY, max_attempts=4, retry_base_s=0.02, timeout_s=2.0, allow_private_webhooks=True)
 
 
 @pytest.fixture
@@ -178,8 +179,8 @@ async def test_groups_are_limited_separately(wecom: WeComReceiver) -> None:
     # whole minute (and the test time out); separate limiters send all 40 at once.
     wecom.window_s = 60.0
     settings = wecom.settings(KEY, retry_base_s=0.02, timeout_s=5.0)
-    client = WeComClient(settings)
     other = wecom.webhook_url("another-group-key-000000")
+    client = WeComClient(settings, trusted_webhooks=[url(settings), other])
     try:
         async with asyncio.timeout(30):
             await asyncio.gather(*(client.send(w, str(n)) for n in range(20) for w in (url(settings), other)))
@@ -216,6 +217,33 @@ async def test_status_notice_is_a_text_message(wecom: WeComReceiver, fast: WeCom
 # ---- files: upload_media, then a `file` message ------------------------------------------
 
 LONG_TEXT = "第一段：视频转录的全文。\n\n第二段，还有更多内容！" * 200
+
+
+async def test_an_operator_webhook_on_loopback_is_used_as_given(wecom: WeComReceiver, fast: WeComSettings) -> None:
+    operator = WeComClient(fast.model_copy(update={"allow_private_webhooks": False}), trusted_webhooks=[url(fast)])
+    try:
+        await operator.send(url(fast), "经由内网中转")
+        await operator.send_file(url(fast), "全文.txt", "全文".encode())
+    finally:
+        await operator.aclose()
+
+    assert [m.content for m in wecom.messages()] == ["经由内网中转", "[文件] 全文.txt"]
+
+
+async def test_any_other_webhook_on_loopback_is_refused_before_connecting(
+    wecom: WeComReceiver, fast: WeComSettings
+) -> None:
+    other = wecom.webhook_url("from-a-request")
+    guarded = WeComClient(fast.model_copy(update={"allow_private_webhooks": False}), trusted_webhooks=[url(fast)])
+    try:
+        with pytest.raises(DeliveryError) as refused:
+            await guarded.send(other, "不该送达")
+    finally:
+        await guarded.aclose()
+
+    assert refused.value.errcode == 93000
+    assert "not a public address" in refused.value.message
+    assert wecom.requests == []
 
 
 def test_upload_url_is_the_webhook_with_upload_media() -> None:
