@@ -17,7 +17,11 @@ class LLMSender:
     async def __init__(self, settings: PipelineSettings, store: DeploymentHandle) -> None:  # type: ignore[misc]  # Serve awaits it
         tasklog.install()
         self._mailbox = Mailbox(
-            settings, HandleStoreClient(store), on_wecom_event=metrics.wecom_event, on_llm_call=metrics.llm_call
+            settings,
+            HandleStoreClient(store),
+            on_wecom_event=metrics.wecom_event,
+            on_llm_call=metrics.llm_call,
+            on_block_parked=metrics.block_parked,
         )
         self._mailbox.start()
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
+from actors.domain.errors import DeliveryError
 from actors.domain.task import TaskRecord, TaskStatus
 
 STAGE_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
@@ -37,6 +38,7 @@ class _Instruments:
     stage_seconds: Histogram
     asr_rtf: Histogram
     wecom_messages: Counter
+    wecom_blocks_parked: Counter
     llm_seconds: Histogram
 
 
@@ -80,6 +82,11 @@ def _instruments() -> _Instruments:
             "vidscribe_wecom_messages",
             "WeCom send attempts by result: sent, retried (busy, rate limited, network), refused.",
             tag_keys=("result",),
+        ),
+        wecom_blocks_parked=Counter(
+            "vidscribe_wecom_blocks_parked",
+            "Blocks given up on (WeCom refused them, or failed for wecom.park_after_s), by WeCom errcode.",
+            tag_keys=("errcode",),
         ),
         llm_seconds=Histogram(
             "vidscribe_llm_call_seconds",
@@ -151,6 +158,11 @@ def asr_observer(device: str) -> Callable[[float, float], None]:
 def wecom_event(result: str) -> None:
     """A WeComClient `on_event` callback: one send attempt's result."""
     _instruments().wecom_messages.inc(tags={"result": result})
+
+
+def block_parked(error: DeliveryError) -> None:
+    """A Mailbox `on_block_parked` callback: a block the group will not get unless redelivered."""
+    _instruments().wecom_blocks_parked.inc(tags={"errcode": str(error.errcode)})
 
 
 def llm_call(model: str, seconds: float, ok: bool) -> None:

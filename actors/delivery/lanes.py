@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 
 from actors.delivery.blocks import FILE_MSGTYPE, Attachment
@@ -26,12 +27,27 @@ BlockDone = Callable[[OutboxBlock, DeliveryError | None], Awaitable[None]]
 
 
 class DeliveryLanes:
-    """Runs one sender loop per webhook; groups proceed in parallel, each strictly serial."""
+    """Runs one sender loop per webhook; groups proceed in parallel, each strictly serial.
 
-    def __init__(self, store: StoreClient, wecom: WeComClient, on_block_done: BlockDone) -> None:
+    A block that keeps failing with transient errors for `park_after_s` (or at once with a
+    permanent one) is parked: marked abandoned with the last error, so the lane goes on
+    with the group's next block instead of waiting behind it forever.
+    """
+
+    def __init__(
+        self,
+        store: StoreClient,
+        wecom: WeComClient,
+        on_block_done: BlockDone,
+        *,
+        park_after_s: float = 1800.0,
+        on_parked: Callable[[DeliveryError], None] | None = None,
+    ) -> None:
         self._store = store
         self._wecom = wecom
         self._on_block_done = on_block_done
+        self._on_parked = on_parked
+        self._park_after_s = park_after_s
         self._lanes: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self.outage_retry_s = 30.0
@@ -57,22 +73,38 @@ class DeliveryLanes:
     async def _send_block(self, block: OutboxBlock) -> None:
         tasklog.bind(block.task_id)  # the lane's log lines carry the task of the block it sends
         for part in block.parts:
+            failing_since: float | None = None
             while True:
                 try:
                     await self._deliver(block.lane, part)
                     break
                 except DeliveryError as error:
-                    if not is_permanent(error):
-                        # WeCom busy or unreachable for a while: the block waits, whole.
-                        log.warning("task %s: WeCom unavailable (%s), retrying", block.task_id, error)
-                        await asyncio.sleep(self.outage_retry_s)
-                        continue
-                    log.error("task %s: delivery refused: %s", block.task_id, error)
-                    await self._store.abandon_block(block.block_id, error.errcode, error.message)
-                    await self._on_block_done(block, error)
-                    return
+                    now = time.monotonic()
+                    if is_permanent(error):
+                        await self._park(block, error)
+                        return
+                    if failing_since is None:  # logged once per outage, not on every retry
+                        failing_since = now
+                        log.warning(
+                            "task %s: WeCom unavailable (%s); retrying, parking the block after %.0f s",
+                            block.task_id,
+                            error,
+                            self._park_after_s,
+                        )
+                    elif now - failing_since >= self._park_after_s:
+                        failed_for = f"WeCom failed for {(now - failing_since) / 60:.0f} min: {error.message}"
+                        await self._park(block, DeliveryError(failed_for, error.errcode))
+                        return
+                    await asyncio.sleep(min(self.outage_retry_s, self._park_after_s))
             await self._store.mark_part_sent(block.block_id, part.seq)
         await self._on_block_done(block, None)
+
+    async def _park(self, block: OutboxBlock, error: DeliveryError) -> None:
+        log.error("task %s: block %s parked: %s", block.task_id, block.key, error)
+        await self._store.abandon_block(block.block_id, error.errcode, error.message)
+        if self._on_parked is not None:
+            self._on_parked(error)
+        await self._on_block_done(block, error)
 
     async def _deliver(self, lane: str, part: OutboxPart) -> None:
         if part.msgtype == FILE_MSGTYPE:

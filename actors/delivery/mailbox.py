@@ -15,7 +15,7 @@ from actors.delivery.blocks import content_parts, status_parts
 from actors.delivery.lanes import DeliveryLanes
 from actors.delivery.wecom import WeComClient
 from actors.domain.errors import DeliveryError
-from actors.domain.outbox import OutboxBlock
+from actors.domain.outbox import CONTENT_KEY, OutboxBlock
 from actors.domain.priority import PriorityGate
 from actors.domain.task import LLM_STAGES, Delivery, TaskStatus
 from actors.llm.client import LLMClient
@@ -26,7 +26,6 @@ from actors.util import tasklog
 
 log = logging.getLogger(__name__)
 
-CONTENT_KEY = "content"
 SWEEP_INTERVAL_S = 10.0
 
 
@@ -40,8 +39,9 @@ class Mailbox:
         *,
         on_wecom_event: Callable[[str], None] | None = None,
         on_llm_call: Callable[[str, float, bool], None] | None = None,
+        on_block_parked: Callable[[DeliveryError], None] | None = None,
     ) -> None:
-        """The `on_*` callbacks go to the WeCom and LLM clients (metrics; see their `on_event`, `on_call`)."""
+        """The `on_*` callbacks are for metrics: each WeCom attempt, each LLM call, each parked block."""
         self._settings = settings
         self._store = store
         self._llm = LLMClient(settings.llm, on_call=on_llm_call) if settings.llm.enabled else None
@@ -52,7 +52,13 @@ class Mailbox:
         # K videos at the LLM at once; a freed slot goes to the most urgent waiting video.
         self._generation_slots = PriorityGate(settings.sender.generation_concurrency)
         self._generating: dict[str, asyncio.Task[None]] = {}
-        self._lanes = DeliveryLanes(self._store, self._wecom, self._block_done)
+        self._lanes = DeliveryLanes(
+            self._store,
+            self._wecom,
+            self._block_done,
+            park_after_s=settings.wecom.park_after_s,
+            on_parked=on_block_parked,
+        )
         if self._llm is None:
             log.warning("no LLM configured (VIDSCRIBE_LLM__BASE_URL): raw transcripts will be delivered")
         self._supervisor: asyncio.Task[None] | None = None

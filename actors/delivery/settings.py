@@ -18,8 +18,11 @@ class WeComSettings(BaseModel):
         description="The default group's robot webhook, .../cgi-bin/webhook/send?key=... (the key is the secret); "
         "unset: results stay in the store, nothing is delivered.",
     )
-    msgtype: Literal["markdown", "text"] = Field(
-        "markdown", description="Message type of content messages: markdown (4096 bytes each) or text (2048 bytes)."
+    msgtype: Literal["markdown", "markdown_v2", "text"] = Field(
+        "markdown",
+        description="Message type of content messages: markdown (4096 bytes each; bold, no lists), markdown_v2 "
+        "(4096 bytes; lists, tables; older WeCom clients show it as plain text) or text (2048 bytes; the only "
+        "type personal-WeChat members of a group can read).",
     )
     rate_per_window: int = Field(
         20,
@@ -34,8 +37,13 @@ class WeComSettings(BaseModel):
     timeout_s: float = Field(15, description="HTTP timeout of one request to WeCom, in seconds.")
     max_attempts: int = Field(
         8,
-        description="Attempts per request to WeCom on errcode -1 (busy) or 45009, HTTP 429/5xx and network "
-        "errors; after the last, the group's lane pauses and later tries that message again.",
+        description="Attempts per request to WeCom on errcode -1 (busy), 45009 or 45033, HTTP 429/5xx and "
+        "network errors; after the last, the group's lane pauses and later tries that message again.",
+    )
+    park_after_s: float = Field(
+        1800,
+        description="Seconds a block may keep failing with such transient errors before it is parked: its task "
+        "shows a failed delivery and the group's next block goes on; POST /api/task/{id}/redeliver sends it again.",
     )
     retry_base_s: float = Field(
         1.0, description="Seconds to wait before the first retry; doubles on each one, capped at window_s."

@@ -30,9 +30,13 @@ log = logging.getLogger(__name__)
 ERR_OK = 0
 ERR_BUSY = -1
 ERR_RATE_LIMITED = 45009
+ERR_TOO_MANY_AT_ONCE = 45033  # concurrent requests over WeCom's limit
 ERR_TOO_LONG = 40058
+ERR_FILE_SIZE = 40006
 ERR_BAD_WEBHOOK = 93000  # also used when the URL does not reach a webhook at all (HTTP 4xx, bad URL)
-RETRYABLE_ERRCODES = frozenset({ERR_BUSY, ERR_RATE_LIMITED})  # WeCom busy or rate limited: waiting heals them
+# WeCom busy, rate limited or crowded: waiting heals them.
+RETRYABLE_ERRCODES = frozenset({ERR_BUSY, ERR_RATE_LIMITED, ERR_TOO_MANY_AT_ONCE})
+FILE_MIN_BYTES, FILE_MAX_BYTES = 5, 20 * 1024**2  # upload_media takes more than 5 B, at most 20 MB
 
 
 def is_permanent(error: DeliveryError) -> bool:
@@ -101,6 +105,8 @@ class WeComClient:
         Each request is retried and rate limited like `send`; a media_id lives 3 days, so
         a caller that failed between the two simply uploads again.
         """
+        if not FILE_MIN_BYTES < len(data) <= FILE_MAX_BYTES:  # refused before it costs a request
+            raise DeliveryError(f"a file of {len(data)} bytes: WeCom takes 6 B to 20 MB", ERR_FILE_SIZE)
         media = (filename, data, "application/octet-stream")
         answer = await self._post(webhook_url, upload_url(webhook_url), files={"media": media})
         media_id = answer.get("media_id")
@@ -125,6 +131,8 @@ class WeComClient:
 
         def on_retry(number: int, retry: _Retry, delay: float) -> None:
             self._notify("retried")
+            if retry.errcode == ERR_RATE_LIMITED:  # every lane sending with this key waits the window out
+                self._limiter.hold(key, self._settings.window_s)
             log.warning("WeCom %s: %s; attempt %d/%d, retrying in %.2fs", where, retry.reason, number, attempts, delay)
 
         try:
@@ -147,11 +155,10 @@ class WeComClient:
             self._on_event(result)
 
     def _backoff(self, attempt: int, errcode: int | None) -> float:
-        """Doubling delay capped at one window; 45009 waits a whole window for it to slide."""
-        window = self._settings.window_s
+        """Doubling delay capped at one window; after 45009 the limiter holds the key for a window."""
         if errcode == ERR_RATE_LIMITED:
-            return window
-        return min(self._settings.retry_base_s * 2 ** (attempt - 1), window)
+            return 0.0
+        return min(self._settings.retry_base_s * 2 ** (attempt - 1), self._settings.window_s)
 
     async def _attempt(self, http: httpx.AsyncClient, url: str, request: dict[str, Any]) -> dict[str, Any]:
         try:

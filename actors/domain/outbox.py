@@ -6,6 +6,8 @@ from pydantic import BaseModel, Field
 
 from actors.domain.priority import Priority
 
+CONTENT_KEY = "content"  # the key of a task's content block (its notices have their own keys)
+
 
 class OutboxPart(BaseModel):
     """One WeCom message of a block; `sent_at` is its durable send mark."""

@@ -10,12 +10,33 @@ from pydantic import BaseModel, Field
 class AsrSettings(BaseModel):
     """Speech recognition with faster-whisper."""
 
-    model: str = Field("base", description="'base' = the bundled offline model; or any faster-whisper name/path.")
-    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="auto: CUDA when present, else CPU.")
-    compute_type: str = Field("auto", description="auto: float16 on CUDA, int8 on CPU.")
-    cpu_threads: int = Field(0, description="0 follows OMP_NUM_THREADS (Ray sets it to the replica's num_cpus).")
-    beam_size: int = Field(5, description="Beam size for decoding.")
-    batch_size: int = Field(8, description="Batched inference batch size; 1 disables batching.")
-    vad: bool = Field(True, description="Skip silence with Silero VAD.")
-    language: str | None = Field(None, description="Force a language (e.g. 'zh'); None detects it.")
-    simplified_chinese: bool = Field(True, description="Convert Chinese output to Simplified characters.")
+    model: str = Field(
+        "base",
+        description="base = the bundled offline model; or any faster-whisper model name (downloaded on first use) "
+        "or a local model directory.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where ASR runs; auto: CUDA when a GPU is visible, else CPU."
+    )
+    compute_type: str = Field(
+        "auto",
+        description="CTranslate2 compute type (int8, float16, int8_float16, ...); auto: float16 on CUDA, int8 on CPU.",
+    )
+    cpu_threads: int = Field(
+        0,
+        description="CPU threads of one transcription; 0 follows OMP_NUM_THREADS "
+        "(Ray sets it to the replica's num_cpus).",
+    )
+    beam_size: int = Field(5, description="Beam width of Whisper decoding; 1 is greedy (faster).")
+    batch_size: int = Field(
+        8,
+        description="Speech segments decoded together (batched inference) in audio over 30 s with vad on; "
+        "1 disables batching.",
+    )
+    vad: bool = Field(True, description="Skip silence with Silero VAD; batching needs it.")
+    language: str | None = Field(
+        None, description="Force a spoken language (e.g. zh); unset detects it. A request's options.language wins."
+    )
+    simplified_chinese: bool = Field(
+        True, description="Convert Chinese (zh, yue) speech recognised in Traditional characters to Simplified."
+    )

@@ -130,6 +130,9 @@ class StoreClient(ABC):
     async def task_blocks(self, task_id: str) -> list[OutboxBlock]:
         return await self._call("task_blocks", task_id)
 
+    async def redeliver(self, task_id: str) -> bool:
+        return await self._call("redeliver", task_id)
+
     # -- health
     async def ping(self) -> bool:
         return await self._call("ping")

@@ -91,6 +91,15 @@ def abandon_block(db: sqlite3.Connection, block_id: int, errcode: int | None, me
         block_progress(db, block_id)  # raises KeyError for an unknown block; a finished one stays as it is
 
 
+def requeue_block(db: sqlite3.Connection, block_id: int) -> None:
+    """Make a finished block pending again with every part unsent: it goes out again, whole."""
+    db.execute("UPDATE outbox_parts SET sent_at = NULL WHERE block_id = ?", (block_id,))
+    db.execute(
+        "UPDATE outbox_blocks SET state = 'pending', parts_sent = 0, errcode = NULL, message = NULL WHERE block_id = ?",
+        (block_id,),
+    )
+
+
 def lanes_with_pending(db: sqlite3.Connection) -> list[str]:
     """Lanes with a block still to send, the longest-waiting first."""
     return [

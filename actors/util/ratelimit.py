@@ -68,6 +68,15 @@ class RateLimiter:
                 stamps = self._stamps[key]
                 stamps[stamps.index(_IN_FLIGHT)] = self._clock()
 
+    def hold(self, key: str, seconds: float) -> None:
+        """No new use of `key` for `seconds` (the server said it is over its limit)."""
+        with self._lock:
+            now = self._clock()
+            in_flight = [s for s in self._stamps.get(key, []) if s == _IN_FLIGHT]
+            # Enough uses, stamped so that the first leaves the window in `seconds`.
+            held = [now + seconds - self.window_s] * max(self.limit - len(in_flight), 1)
+            self._stamps[key] = in_flight + held
+
     def _queue(self, key: str) -> asyncio.Lock:
         # One async waiter per key at a time: uses are handed out in arrival order.
         return self._queues.setdefault(key, asyncio.Lock())

@@ -5,7 +5,7 @@ from fastapi.responses import PlainTextResponse, Response
 
 from serve_app.http.auth import authorize, client_of
 from serve_app.http.context import edge_of
-from serve_app.http.errors import task_or_404
+from serve_app.http.errors import ApiError, task_or_404
 from serve_app.http.exports import ExportFormat, export_response
 from serve_app.http.schemas import SubmitRequest, SubmitResponse, TaskView
 
@@ -39,6 +39,19 @@ async def submit(body: SubmitRequest, request: Request) -> SubmitResponse:
 async def task(task_id: str, request: Request) -> TaskView:
     """The task: status, progress, video, texts, warnings, error, delivery."""
     return TaskView.of(await task_or_404(edge_of(request).store, task_id))
+
+
+@router.post(
+    "/api/task/{task_id}/redeliver", status_code=202, response_model=TaskView, dependencies=[Depends(authorize)]
+)
+async def redeliver(task_id: str, request: Request) -> TaskView:
+    """Send the task's content block to its group again, whole (after a parked delivery, or a
+    group that lost it); 409 while it has none yet or is sending it."""
+    store = edge_of(request).store
+    await task_or_404(store, task_id)
+    if not await store.redeliver(task_id):
+        raise ApiError(409, "nothing_to_redeliver", "the task has no finished delivery to send again")
+    return TaskView.of(await task_or_404(store, task_id))
 
 
 @router.get("/api/task/{task_id}/transcript", dependencies=[Depends(authorize)])

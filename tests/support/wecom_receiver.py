@@ -16,6 +16,7 @@ HTTP to it. Like WeCom it answers HTTP 200 with `{"errcode", "errmsg"}`:
 
     wecom.script("45009", "-1", "500", "slow:3", "reset")  # next requests, in arrival order
     wecom.delay_for("group", 3.0)                          # every answer to one key is slow
+    wecom.refuse("group", -1); wecom.refuse("group", None)  # every request of a key refused, until lifted
     wecom.limit, wecom.window_s = 20, 1.0                  # shorter window for fast tests
     wecom.media_ttl_s = 0                                  # every media_id has expired
     wecom.messages("group"), wecom.requests                # what was accepted / everything
@@ -64,7 +65,17 @@ ERRMSG = {
     44001: "empty media data",
     44004: "empty content",
     45009: "api freq out of limit",
+    45033: "api concurrent out of limit",
     93000: "invalid webhook url",
+}
+_MENTION = re.compile(r"<@[^>\s]+>")
+_LINK = re.compile(r"!?\[[^\]\n]*\]\([^)\n]*\)")
+_HTML = re.compile(r"</?[A-Za-z][^>\n]*>")
+_BLOCK = re.compile(r"^[ \t]*(?:#{1,6}[ \t]|>)", re.MULTILINE)
+_LIVE_MARKUP = {
+    "text": {"mention": _MENTION},
+    "markdown": {"mention": _MENTION, "link": _LINK, "html": _HTML, "block": _BLOCK},
+    "markdown_v2": {"mention": _MENTION, "link": _LINK, "html": _HTML, "block": _BLOCK},
 }
 _STEP = re.compile(r"(-1|\d{5})|([1-5]\d\d)|slow:(\d+(?:\.\d+)?)|(reset)")
 
@@ -87,6 +98,13 @@ class Message:
     def text(self) -> str:
         """The file's content as UTF-8 text."""
         return self.data.decode("utf-8")
+
+    def live_markup(self) -> list[tuple[str, str]]:
+        """(kind, text) of every construct WeCom renders in this message as more than words:
+        mentions (all types: `<@userid>` works in text too), links, images, colours, HTML,
+        headings and quotes (markdown types)."""
+        kinds = _LIVE_MARKUP.get(self.msgtype, {})
+        return [(kind, m.group(0)) for kind, pattern in kinds.items() for m in pattern.finditer(self.content)]
 
 
 @dataclass
@@ -127,6 +145,7 @@ class WeComReceiver(BackgroundServer):
         self._keys: set[str] = set()
         self._script: deque[str] = deque()
         self._delays: dict[str, float] = {}
+        self._refusals: dict[str, int] = {}
         self._windows: dict[str, deque[float]] = {}
         self._messages: list[Message] = []
         self._requests: list[Request] = []
@@ -174,12 +193,21 @@ class WeComReceiver(BackgroundServer):
         with self._lock:
             self._delays[key] = seconds
 
+    def refuse(self, key: str, errcode: int | None) -> None:
+        """Answer every request to `key` with `errcode` (a robot that keeps failing); None lifts it."""
+        with self._lock:
+            if errcode is None:
+                self._refusals.pop(key, None)
+            else:
+                self._refusals[key] = errcode
+
     def reset(self) -> None:
         """Forget keys, scripts, delays, windows, uploads and records; default limit, window, media TTL."""
         with self._lock:
             self._keys.clear()
             self._script.clear()
             self._delays.clear()
+            self._refusals.clear()
             self._windows.clear()
             self._messages = []
             self._requests = []
@@ -228,6 +256,7 @@ class WeComReceiver(BackgroundServer):
             # Every request with a known key counts against its window, refused or not.
             rate_limited = known and self._count(key, arrived)
             delay = self._delays.get(key, 0.0)
+            refusal = self._refusals.get(key) if known else None
         scripted = _STEP.fullmatch(step) if step else None
         if scripted and scripted.group(2):
             record.outcome, record.http_status = "http", int(scripted.group(2))
@@ -239,6 +268,8 @@ class WeComReceiver(BackgroundServer):
             return web.Response(status=499)  # never reaches the client
         if scripted and scripted.group(1):
             verdict: Verdict = int(scripted.group(1))
+        elif refusal is not None:
+            verdict = refusal
         else:
             verdict = 93000 if not known else 45009 if rate_limited else await accept(record, request)
         # The group sees a message when it arrives; slowness is in the answer. So a sender

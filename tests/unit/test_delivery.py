@@ -37,7 +37,7 @@ def test_over_the_threshold_the_summary_then_one_file() -> None:
     assert msgtype == FILE_MSGTYPE
     assert Attachment.model_validate_json(content) == Attachment(filename="标题-校对.txt", text=TEXT)
     assert headers(messages) == ["【总结 1/1】标题"]
-    assert messages[0][0] == f"【总结 1/1】标题\n- 要点\n\n全文共 20000 字，见附件 标题-校对.txt\n\n[查看全文]({LINK})"
+    assert messages[0][0] == f"【总结 1/1】标题\n• 要点\n\n全文共 20000 字，见附件 标题-校对.txt\n\n[查看全文]({LINK})"
 
 
 @pytest.mark.parametrize(("proofread", "kind"), [(TEXT, "校对"), (None, "转录")])
