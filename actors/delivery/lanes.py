@@ -92,7 +92,7 @@ class DeliveryLanes:
                             self._park_after_s,
                         )
                     elif now - failing_since >= self._park_after_s:
-                        failed_for = f"WeCom failed for {(now - failing_since) / 60:.0f} min: {error.message}"
+                        failed_for = f"WeCom kept failing for {now - failing_since:.0f} s: {error.message}"
                         await self._park(block, DeliveryError(failed_for, error.errcode))
                         return
                     await asyncio.sleep(min(self.outage_retry_s, self._park_after_s))

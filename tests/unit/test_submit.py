@@ -130,3 +130,24 @@ def test_the_app_sweeps_on_start(store: Store, tmp_path: Path) -> None:
         while not work.dispatched and time.monotonic() < deadline:
             time.sleep(0.01)
     assert work.dispatched == 1
+
+
+async def test_redeliver_queues_a_parked_block_again_whole(store: Store, tmp_path: Path) -> None:
+    task, _ = store.create_task("https://v.example/parked", TaskOptions())
+    block_id = store.add_block(
+        task.task_id, "lane", "content", [("【校对 1/2】t\na", "text"), ("【校对 2/2】t\nb", "text")]
+    )
+    store.mark_part_sent(block_id, 0)
+    store.abandon_block(block_id, -1, "WeCom kept failing")
+    store.fail_task(task.task_id, "delivery_failed", "WeCom kept failing")
+    async with app_for(store, RecordingWorkQueue(), tmp_path) as client:
+        unknown = await client.post("/api/task/no-such-task/redeliver", headers=AUTH)
+        accepted = await client.post(f"/api/task/{task.task_id}/redeliver", headers=AUTH)
+        busy = await client.post(f"/api/task/{task.task_id}/redeliver", headers=AUTH)
+
+    assert unknown.status_code == 404
+    assert accepted.status_code == 202
+    assert accepted.json()["status"] == "delivering" and accepted.json()["error"] is None
+    assert busy.status_code == 409 and busy.json()["error"]["code"] == "nothing_to_redeliver"
+    block = store.next_block("lane")
+    assert block is not None and [part.seq for part in block.parts] == [0, 1]  # whole, from the first part
