@@ -363,6 +363,37 @@ async def test_rate_limiter_slot_counts_from_the_end_of_the_attempt() -> None:
     assert clock.now == 13.0
 
 
+async def test_rate_limiter_hold_stops_every_use_of_the_key_for_the_time_given() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(20, 60.0, clock=clock, sleep=clock.sleep)
+    await limiter.acquire("robot")
+    clock.now = 5.0
+    limiter.hold("robot", 60.0)  # WeCom answered 45009
+    await limiter.acquire("robot")
+    assert clock.now == 65.0
+    await limiter.acquire("other-robot")
+    assert clock.now == 65.0  # other keys are not held
+
+
+async def test_a_45009_holds_the_robot_key_for_every_lane_using_it(wecom: WeComReceiver) -> None:
+    wecom.window_s = 1.0
+    settings = wecom.settings(KEY, retry_base_s=0.02, timeout_s=2.0, window_s=1.0)
+    direct, relayed = url(settings), url(settings) + "&via=relay"  # two lanes, one robot key
+    client = WeComClient(settings, trusted_webhooks=[direct, relayed])
+    wecom.script("45009")
+    try:
+        first = asyncio.create_task(client.send(direct, "甲"))
+        while not wecom.requests or wecom.requests[0].errcode is None:  # until WeCom said 45009
+            await asyncio.sleep(0.01)
+        await asyncio.gather(first, client.send(relayed, "乙"))
+    finally:
+        await client.aclose()
+    refused, *accepted = wecom.requests
+    assert refused.errcode == 45009
+    assert len(accepted) == 2
+    assert all(r.arrived_at - refused.arrived_at >= 0.9 for r in accepted)  # both waited out the window
+
+
 # ---- the block checker itself -----------------------------------------------------------
 
 
