@@ -40,7 +40,12 @@ shift || true
 case "$cmd" in
   serve)
     install
-    exec "$VENV/bin/vidscribe" serve "$@"
+    # Not exec'd, so that a failed start can point at the doctor (130: stopped with Ctrl-C).
+    "$VENV/bin/vidscribe" serve "$@" || {
+      status=$?
+      [ "$status" = 130 ] || echo "vidscribe: start-up failed (exit status $status); run \`$VENV/bin/vidscribe doctor\` to see why" >&2
+      exit "$status"
+    }
     ;;
   test)
     install

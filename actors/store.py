@@ -13,10 +13,8 @@ from typing import Any
 from actors.metrics import TaskLifecycle
 from actors.settings import PipelineSettings
 from actors.storage.client import run_operation
-from actors.storage.store import Store
+from actors.storage.store import STORE_FILE, Store
 from actors.storage.tasks import QueueFull
-
-STORE_FILE = "vidscribe.db"
 
 
 class StoreDeployment:

@@ -13,6 +13,8 @@ from actors.storage.cache import CacheTable
 from actors.storage.leases import LeaseTable
 from actors.storage.outbox import OutboxTable, find_block, requeue_block
 
+STORE_FILE = "vidscribe.db"  # the Store's file in the data dir
+
 
 class Store(LeaseTable, CacheTable, OutboxTable):
     """Tasks, cache layers and the outbox in one SQLite file; safe to share between threads."""

@@ -17,6 +17,7 @@ from actors.domain.formats import FORMATS, render
 from actors.domain.video import Transcript
 from actors.speech.recognizer import SpeechRecognizer
 from serve_app.cli.client import add_status_command, add_submit_command
+from serve_app.cli.doctor import add_doctor_command
 from serve_app.cli.serve import add_serve_command
 from serve_app.settings import Settings
 
@@ -153,6 +154,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
     add_serve_command,  # serve_app/server.py
     add_submit_command,  # serve_app/client_cli.py
     add_status_command,
+    add_doctor_command,
 ]
 
 

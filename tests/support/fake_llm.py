@@ -7,6 +7,7 @@ user text back with light edits (length ratio ~1), summary requests a short "- "
 
     fake.latency = 0.05 or (0.02, 0.08)       # seconds per request, fixed or random
     fake.script("429", "500", "timeout", "truncated", "garbage_short")
+    fake.required_key = "sk-right"             # any other bearer token gets 401
     fake.requests, fake.max_in_flight          # what arrived, peak concurrency
 
 Run standalone for manual checks: `python -m tests.support.fake_llm --port 8001`.
@@ -86,6 +87,7 @@ class FakeLLM(BackgroundServer):
         self.latency: float | tuple[float, float] = 0.0
         # Optional override of the answer text: responder(request) -> str.
         self.responder: Callable[[FakeRequest], str] | None = None
+        self.required_key: str | None = None  # when set, requests with another key get 401
         self._lock = threading.Lock()
         self._script: deque[str] = deque()
         self._requests: list[FakeRequest] = []
@@ -109,7 +111,7 @@ class FakeLLM(BackgroundServer):
             self._script.extend(steps)
 
     def reset(self) -> None:
-        """Forget scripts, records, latency and responder (between tests)."""
+        """Forget scripts, records, latency, responder and required key (between tests)."""
         with self._lock:
             self._script.clear()
             self._requests = []
@@ -117,6 +119,7 @@ class FakeLLM(BackgroundServer):
             self._max_in_flight = self._in_flight
         self.latency = 0.0
         self.responder = None
+        self.required_key = None
 
     @property
     def requests(self) -> list[FakeRequest]:
@@ -155,6 +158,9 @@ class FakeLLM(BackgroundServer):
     # -- handlers ---------------------------------------------------------------------
 
     async def _models(self, request: web.Request) -> web.Response:
+        api_key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if self._refuses(api_key):
+            return _key_refused(api_key)
         data = [{"id": m, "object": "model", "owned_by": "fake"} for m in (PROOFREAD_MODEL, SUMMARY_MODEL)]
         return web.json_response({"object": "list", "data": data})
 
@@ -184,6 +190,8 @@ class FakeLLM(BackgroundServer):
 
     async def _answer(self, request: web.Request, record: FakeRequest) -> web.StreamResponse:
         await self.pause(self._latency())
+        if self._refuses(record.api_key):
+            return _key_refused(record.api_key)
         outcome = record.outcome
         if outcome.isdigit():
             return _error(int(outcome))
@@ -205,6 +213,9 @@ class FakeLLM(BackgroundServer):
         elif outcome == "empty":
             text = ""
         return web.json_response(_completion(next(self._ids), record, text, finish))
+
+    def _refuses(self, api_key: str) -> bool:
+        return self.required_key is not None and api_key != self.required_key
 
     def _default_answer(self, record: FakeRequest) -> str:
         return summary_of(record.user) if record.kind == "summary" else proofread_edit(record.user)
@@ -258,6 +269,13 @@ def _error(status: int) -> web.Response:
     message = f"fake LLM scripted HTTP {status}"
     body = {"error": {"message": message, "type": kind, "param": None, "code": str(status)}}
     return web.json_response(body, status=status)
+
+
+def _key_refused(api_key: str) -> web.Response:
+    # Echoes the key, as some endpoints do: a client must never print this message as it is.
+    message = f"Incorrect API key provided: {api_key}"
+    body = {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": "invalid_api_key"}}
+    return web.json_response(body, status=401)
 
 
 @pytest.fixture(scope="session")
