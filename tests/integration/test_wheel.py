@@ -28,6 +28,7 @@ from tests.support.wecom_receiver import WeComReceiver
 
 ROOT = Path(__file__).resolve().parents[2]
 TOKEN = "wheel-test-token"
+PUBLIC_URL = "https://from-my-config.example"
 START_TIMEOUT_S = 240
 TASK_TIMEOUT_S = 120
 
@@ -103,9 +104,14 @@ def served(
         "VIDSCRIBE_ALLOW_PRIVATE_URLS": "true",  # the video site is on loopback
         "VIDSCRIBE_WECOM__WEBHOOK_URL": wecom.webhook_url("wheel"),
     }
+    # The user's own Serve config (`--config`): the packaged one with an argument of theirs.
+    own_config = elsewhere / "my_config.yaml"
+    packaged = (ROOT / "ray_config.yaml").read_text(encoding="utf-8")
+    own_config.write_text(packaged.replace("args: {}", f"args: {{public_url: '{PUBLIC_URL}'}}", 1), encoding="utf-8")
     log = (tmp_path / "serve.log").open("w")
+    command = [str(installed), "serve", "--host", "127.0.0.1", "--port", str(port), "--num-cpus", "2"]
     process = subprocess.Popen(
-        [str(installed), "serve", "--host", "127.0.0.1", "--port", str(port), "--num-cpus", "2"],
+        [*command, "--config", own_config.name],
         cwd=elsewhere,
         env=env,
         stdout=log,
@@ -154,6 +160,7 @@ def test_the_wheel_serves_a_link_to_a_webhook_on_loopback(
     assert task["delivery"]["state"] == "sent", task
     delivered = "\n".join(message.content for message in wecom.messages("wheel"))
     assert "The quick brown fox jumps over the lazy dog." in delivered
+    assert f"({PUBLIC_URL}/view/{task['task_id']})" in delivered  # the view link: --config was read
 
 
 def test_a_requests_own_loopback_webhook_is_still_refused(served: tuple[str, WeComReceiver]) -> None:
