@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from yt_dlp.networking import Request
 
 from actors.domain.video import Transcript, TranscriptSource
 from actors.media.settings import MediaSettings
+from actors.media.subtitle_decoding import decode_subtitles
 from actors.media.subtitles import parse_subtitles
 from actors.media.ytdlp import DERIVED_URL_MAX, ydl_params
 from actors.net.urlguard import check_url
@@ -34,23 +36,39 @@ class SubtitleTrack(BaseModel):
     ext: str  # "vtt" | "srt" | "json3"
     url: str  # "" when the extractor already fetched the file (`data`)
     automatic: bool  # machine-made captions (YouTube auto captions, Bilibili AI subtitles)
+    # Listed by yt-dlp under `automatic_captions` (YouTube-style): cues roll, each repeating
+    # the previous line. Bilibili's AI subtitles are automatic but do not roll.
+    automatic_captions: bool = False
     http_headers: dict[str, str] = Field(default_factory=dict)  # what the site expects (Referer, UA)
     data: str | None = None  # the file itself, when the extractor fetched it (Bilibili converts JSON to SRT)
 
 
-def fetch_subtitles(probe: Probe, settings: MediaSettings, *, allow_private: bool = False) -> Transcript | None:
-    """The first track that downloads and parses to some text, as a transcript; None if none does."""
+def fetch_subtitles(
+    probe: Probe,
+    settings: MediaSettings,
+    *,
+    allow_private: bool = False,
+    on_warning: Callable[[str], None] | None = None,
+) -> Transcript | None:
+    """The first track that downloads and parses to some text, as a transcript; None if none does.
+
+    A track that cannot be read (not decodable, not a subtitle file) is skipped; that, and a
+    track whose encoding had to be guessed, is told to `on_warning` (the task's warnings).
+    """
+
+    def warn(message: str) -> None:
+        log.warning("%s", message)
+        if on_warning is not None:
+            on_warning(message)
+
     with GuardedYoutubeDL(ydl_params(settings), allow_private=allow_private) as ydl:
         for track in probe.subtitles:
+            name = f"subtitle track {track.language} ({track.ext})"
             try:
-                if track.data is not None:
-                    text = track.data
-                else:
-                    check_url(track.url, allow_private=allow_private, max_length=DERIVED_URL_MAX)
-                    text = _read_limited(ydl, track, _MAX_SUBTITLE_BYTES).decode("utf-8", errors="replace")
-                segments = parse_subtitles(text, track.ext)
+                text = track.data if track.data is not None else _download_text(ydl, track, allow_private, warn)
+                segments = parse_subtitles(text, track.ext, automatic_captions=track.automatic_captions)
             except Exception as e:  # one bad track must not stop the next (or the ASR fallback)
-                log.warning("subtitle track %s (%s) unusable: %s", track.language, track.ext, e)
+                warn(f"{name} skipped: {e}")
                 continue
             segments = [s for s in segments if s.text.strip()]
             if segments:
@@ -60,8 +78,19 @@ def fetch_subtitles(probe: Probe, settings: MediaSettings, *, allow_private: boo
                     duration=probe.video.duration,
                     source=TranscriptSource.SUBTITLES,
                 )
-            log.info("subtitle track %s (%s) is empty", track.language, track.ext)
+            log.info("%s is empty", name)
     return None
+
+
+def _download_text(
+    ydl: GuardedYoutubeDL, track: SubtitleTrack, allow_private: bool, warn: Callable[[str], None]
+) -> str:
+    """The track's file as text; raises UndecodableSubtitles rather than returning U+FFFD."""
+    check_url(track.url, allow_private=allow_private, max_length=DERIVED_URL_MAX)
+    decoded = decode_subtitles(_read_limited(ydl, track, _MAX_SUBTITLE_BYTES))
+    if decoded.guessed:
+        warn(f"subtitle track {track.language} ({track.ext}) is not Unicode; read it as {decoded.encoding} (guessed)")
+    return decoded.text
 
 
 def _read_limited(ydl: GuardedYoutubeDL, track: SubtitleTrack, limit: int) -> bytes:
@@ -72,6 +101,8 @@ def _read_limited(ydl: GuardedYoutubeDL, track: SubtitleTrack, limit: int) -> by
         raise ValueError(f"subtitle file larger than {limit} bytes")
     return data
 
+
+_ROLLING = "_vidscribe_automatic_captions"  # marks a track dict that came from `automatic_captions`
 
 _EXT_PREFERENCE = {
     False: ("vtt", "srt", "json3"),
@@ -96,7 +127,9 @@ def choose_subtitles(info: dict[str, Any], settings: MediaSettings) -> list[Subt
             manual.setdefault(lang, []).extend(tracks)
     if settings.auto_captions:
         for lang, tracks in (info.get("automatic_captions") or {}).items():
-            automatic.setdefault(lang, []).extend(t for t in tracks if "tlang=" not in str(t.get("url")))
+            automatic.setdefault(lang, []).extend(
+                {**t, _ROLLING: True} for t in tracks if "tlang=" not in str(t.get("url"))
+            )
     chosen = _pick_tracks(manual, settings.subtitle_languages, automatic=False)
     if settings.auto_captions:
         chosen += _pick_tracks(automatic, settings.subtitle_languages, automatic=True)
@@ -123,6 +156,7 @@ def _pick_tracks(
                         ext=track["ext"],
                         url=str(track.get("url") or ""),
                         automatic=automatic,
+                        automatic_captions=bool(track.get(_ROLLING)),
                         http_headers={str(k): str(v) for k, v in (track.get("http_headers") or {}).items()},
                         data=data if isinstance(data, str) and data.strip() else None,
                     )

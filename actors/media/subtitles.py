@@ -1,95 +1,130 @@
-"""Subtitle files (WebVTT, SRT, YouTube json3) to transcript segments; pure parsing, no network."""
+"""Subtitle files (WebVTT, SRT, YouTube json3) to transcript segments; pure parsing, no network.
+
+WebVTT is read by webvtt-py (the W3C block rules: a cue ends at an empty line or at a line
+holding "-->"; timestamps read leniently, as `0:0:1.5` from Teams), SRT by `srt` (missing
+blank lines, blank lines inside a cue, comma or dot before the milliseconds). What they lack
+is here: json3, the visible text of a cue (`subtitle_markup`) and merging the rolling lines
+of YouTube-style automatic captions. Every other cue is kept, repeats included.
+"""
 
 from __future__ import annotations
 
-import html
 import json
 import re
-from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+import srt
+import webvtt
+from webvtt.errors import MalformedCaptionError, MalformedFileError
+
 from actors.domain.video import Segment
+from actors.media.subtitle_markup import VTT_TIMESTAMP_TAG, plain_text, srt_text, vtt_text
 
 SUPPORTED_EXTS = ("vtt", "srt", "json3")
 
-# "01:02:03.456", "02:03.456" (WebVTT may omit hours), "01:02:03,456" (SRT); lenient on both.
-_TIME = r"(?:(\d+):)?(\d{1,2}):(\d{1,2})(?:[.,](\d{1,3}))?"
-_TIMING = re.compile(rf"^\s*{_TIME}\s*-->\s*{_TIME}")
-_TAG = re.compile(r"<[^>]*>")  # <c>, <i>, <v Speaker>, <00:00:01.000>, <font ...>
-_ASS_OVERRIDE = re.compile(r"\{\\[^}]*\}")  # {\an8} and similar in SRT exported from ASS
-_SPACES = re.compile(r"[ \t\u00a0]+")
-_INVISIBLE = str.maketrans("", "", "\u200b\u200e\u200f\ufeff")
+# W3C: "WEBVTT" then a space, a tab, a line break or the end; "WEBVTTX" is not a WebVTT file.
+_WEBVTT_SIGNATURE = re.compile(r"WEBVTT(?:[ \t\r\n]|\Z)")
+# Blocks a WebVTT file may hold besides cues (the header is the first block).
+_VTT_METADATA_BLOCK = re.compile(r"(?:NOTE|STYLE|REGION)(?:[ \t\n]|\Z)")
+# A whole SRT timing line: inside a cue's text it starts the next cue (no blank line before it).
+_SRT_TIMING_LINE = re.compile(r"^[ \t]*(\d+:\d+:\d+[,.]\d*)[ \t]*-[ -]*>[ \t]*(\d+:\d+:\d+[,.]\d*)(?:[ \t].*)?$")
 
 
-def parse_subtitles(data: str, ext: str) -> list[Segment]:
-    """Segments of a subtitle file; tags and cue settings stripped, rolling-caption repeats dropped.
+@dataclass
+class _Cue:
+    start: float  # seconds
+    end: float
+    lines: list[str]  # visible text
+    word_timings: bool = False  # inline <00:00:01.000> timestamps
+    youtube_position: bool = False  # `align:start position:0%`, where YouTube puts every auto caption
+
+
+def parse_subtitles(data: str, ext: str, *, automatic_captions: bool = False) -> list[Segment]:
+    """Segments of a subtitle file, markup removed.
+
+    `automatic_captions`: the track is a site's automatic captions (yt-dlp's
+    `automatic_captions`), whose cues roll: each repeats the previous line. Those repeats are
+    dropped there, and in files that carry the marks of such captions (inline word timestamps,
+    every cue at `align:start position:0%`); every other file keeps every cue.
 
     Raises ValueError when `ext` is unsupported or `data` is not a subtitle file of that kind.
     A well-formed file without cues gives an empty list.
     """
     ext = ext.lower().lstrip(".")
-    data = data.lstrip("\ufeff")
-    if ext in ("vtt", "srt"):
-        cues = _parse_cues(data, ext)
+    data = data.removeprefix("\ufeff")
+    if ext == "vtt":
+        cues = _vtt_cues(data)
+    elif ext == "srt":
+        cues = _srt_cues(data)
     elif ext == "json3":
-        cues = _parse_json3(data)
+        return _segments(_json3_cues(data))  # json3 events carry each word once: nothing rolls
     else:
         raise ValueError(f"unsupported subtitle format {ext!r}")
-    return _drop_rolling_repeats(cues)
+    if automatic_captions or _looks_rolling(cues):
+        return _drop_rolling_repeats(cues)
+    return _segments(cues)
 
 
-def _parse_cues(data: str, ext: str) -> list[tuple[float, float, list[str]]]:
-    """(start, end, text lines) of every cue in a WebVTT or SRT file."""
-    text = data.replace("\r\n", "\n").replace("\r", "\n")
-    cues: list[tuple[float, float, list[str]]] = []
-    # WebVTT ends a cue only at an empty line: YouTube's cues start with a line holding one
-    # space. SRT files in the wild separate cues with whitespace-only lines too.
-    separator = r"\n\n" if ext == "vtt" else r"\n[ \t]*\n"
-    for block in re.split(separator, text):
-        lines = block.strip("\n").split("\n")
-        # The timing line is the first or (after a cue id / SRT counter) the second line.
-        index = next((i for i, line in enumerate(lines[:2]) if "-->" in line), None)
-        if index is None:
-            continue  # WEBVTT header, NOTE, STYLE, REGION or stray text
-        match = _TIMING.match(lines[index])
-        if match is None:
-            continue  # a broken cue (or an HTML comment in an error page); the rest may be fine
-        start, end = _seconds(*match.groups()[:4]), _seconds(*match.groups()[4:])
-        cues.append((start, max(start, end), _clean_lines(lines[index + 1 :])))
-    if not cues and not _is_empty_file(text, ext):
-        raise ValueError(f"no {ext} cues found")
+def _looks_rolling(cues: list[_Cue]) -> bool:
+    """The marks of YouTube's automatic captions: word timings, or every cue at its position."""
+    return any(c.word_timings for c in cues) or (bool(cues) and all(c.youtube_position for c in cues))
+
+
+def _vtt_cues(data: str) -> list[_Cue]:
+    if not _WEBVTT_SIGNATURE.match(data):
+        raise ValueError("no vtt cues: the file does not start with WEBVTT")
+    try:
+        captions = webvtt.from_string(data).captions
+    except (MalformedFileError, MalformedCaptionError) as e:
+        raise ValueError(f"no vtt cues: {e}") from e
+    cues = [
+        _Cue(
+            start=c.start_time.in_milliseconds() / 1000,
+            end=c.end_time.in_milliseconds() / 1000,
+            lines=vtt_text(c.raw_text),
+            word_timings=VTT_TIMESTAMP_TAG.search(c.raw_text) is not None,
+            youtube_position=c.settings.align == "start" and c.settings.position == "0%",
+        )
+        for c in captions
+    ]
+    if not cues and not _is_empty_vtt(data):
+        raise ValueError("no vtt cues found")
     return cues
 
 
-def _is_empty_file(text: str, ext: str) -> bool:
-    """True for a well-formed file without cues: blank SRT, or a WEBVTT header with only metadata blocks."""
-    if ext == "srt":
-        return not text.strip()
-    blocks = [b.strip() for b in re.split(r"\n[ \t]*\n", text) if b.strip()]
-    return (
-        bool(blocks)
-        and re.match(r"WEBVTT(?:[ \t\n]|$)", blocks[0]) is not None
-        and all(b.startswith(("NOTE", "STYLE", "REGION")) for b in blocks[1:])
-    )
+def _is_empty_vtt(data: str) -> bool:
+    """True for a WebVTT file whose blocks after the header are all NOTE, STYLE or REGION."""
+    text = data.replace("\r\n", "\n").replace("\r", "\n")
+    blocks = [b for b in re.split(r"\n{2,}", text) if b.strip()]
+    return all(_VTT_METADATA_BLOCK.match(b) for b in blocks[1:])
 
 
-def _seconds(hours: str | None, minutes: str, seconds: str, fraction: str | None) -> float:
-    millis = int((fraction or "0").ljust(3, "0"))
-    return int(hours or 0) * 3600 + int(minutes) * 60 + int(seconds) + millis / 1000
+def _srt_cues(data: str) -> list[_Cue]:
+    text = data.replace("\r\n", "\n").replace("\r", "\n")
+    cues: list[_Cue] = []
+    for sub in srt.parse(text, ignore_errors=True):  # junk between cues is skipped, not fatal
+        parts = _split_at_timing_lines(sub.start.total_seconds(), sub.end.total_seconds(), sub.content)
+        cues.extend(_Cue(start=start, end=end, lines=srt_text(content)) for start, end, content in parts)
+    if not cues and text.strip():
+        raise ValueError("no srt cues found")
+    return cues
 
 
-def _clean_lines(lines: Iterable[str]) -> list[str]:
-    """Visible text of cue lines: no markup, entities decoded, blank lines dropped."""
-    cleaned = []
-    for line in lines:
-        text = html.unescape(_ASS_OVERRIDE.sub("", _TAG.sub("", line))).translate(_INVISIBLE)
-        text = _SPACES.sub(" ", text).strip()
-        if text:
-            cleaned.append(text)
-    return cleaned
+def _split_at_timing_lines(start: float, end: float, content: str) -> list[tuple[float, float, str]]:
+    """A cue's text split where a timing line follows text without a blank line (or index)."""
+    parts: list[tuple[float, float, list[str]]] = [(start, end, [])]
+    for line in content.split("\n"):
+        match = _SRT_TIMING_LINE.match(line)
+        if match is None:
+            parts[-1][2].append(line)
+            continue
+        begin, finish = (srt.srt_timestamp_to_timedelta(t).total_seconds() for t in match.groups())
+        parts.append((begin, finish, []))
+    return [(s, e, "\n".join(lines)) for s, e, lines in parts]
 
 
-def _parse_json3(data: str) -> list[tuple[float, float, list[str]]]:
+def _json3_cues(data: str) -> list[_Cue]:
     """Cues of YouTube's json3 timed text: events of `segs`, times in milliseconds."""
     try:
         doc: Any = json.loads(data)
@@ -103,17 +138,21 @@ def _parse_json3(data: str) -> list[tuple[float, float, list[str]]]:
         segs = event.get("segs") if isinstance(event, dict) else None
         if not isinstance(segs, list):
             continue  # window/style definitions carry no text
-        text = "".join(str(seg.get("utf8", "")) for seg in segs if isinstance(seg, dict))
-        lines = _clean_lines(text.split("\n"))
+        lines = plain_text("".join(str(seg.get("utf8", "")) for seg in segs if isinstance(seg, dict)))
         if not lines:
             continue  # the "\n" append events of rolling captions
         start = float(event.get("tStartMs", 0)) / 1000
         end = start + float(event.get("dDurationMs", 0)) / 1000
-        cues.append((start, end, lines))
+        cues.append(_Cue(start=start, end=end, lines=lines))
     return cues
 
 
-def _drop_rolling_repeats(cues: list[tuple[float, float, list[str]]]) -> list[Segment]:
+def _segments(cues: list[_Cue]) -> list[Segment]:
+    # A cue ending before it starts is shown for no time; its words were still said.
+    return [Segment(start=c.start, end=max(c.start, c.end), text="\n".join(c.lines)) for c in cues if c.lines]
+
+
+def _drop_rolling_repeats(cues: list[_Cue]) -> list[Segment]:
     """Segments with the lines a cue repeats from the previous one removed.
 
     Rolling (YouTube-style automatic) captions show each line twice: a cue is the
@@ -123,12 +162,12 @@ def _drop_rolling_repeats(cues: list[tuple[float, float, list[str]]]) -> list[Se
     """
     segments: list[Segment] = []
     previous: list[str] = []
-    for start, end, lines in cues:
-        overlap = _overlap(previous, lines)
-        new = lines[overlap:]
-        previous = lines
+    for cue in cues:
+        overlap = _overlap(previous, cue.lines)
+        new = cue.lines[overlap:]
+        previous = cue.lines
         if new:
-            segments.append(Segment(start=start, end=end, text="\n".join(new)))
+            segments.append(Segment(start=cue.start, end=max(cue.start, cue.end), text="\n".join(new)))
     return segments
 
 

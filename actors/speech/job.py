@@ -79,7 +79,7 @@ class TranscribeJob:
         probe = await self._resolve(task)
         if await self._store.cache_get(probe.video.platform, probe.video.video_id, "transcript") is not None:
             return await self._from_cache(task, probe.video)
-        transcript = await self._subtitles(probe) or await self._speech_to_text(task, probe)
+        transcript = await self._subtitles(task, probe) or await self._speech_to_text(task, probe)
         video = probe.video
         await self._store.cache_put(video.platform, video.video_id, "transcript", transcript.model_dump(mode="json"))
         await self._store.update_task(task.task_id, transcript=transcript, source=transcript.source, progress=1.0)
@@ -106,16 +106,21 @@ class TranscribeJob:
         await self._store.update_task(task.task_id, video=video)
         return probe
 
-    async def _subtitles(self, probe: media.Probe) -> Transcript | None:
+    async def _subtitles(self, task: TaskRecord, probe: media.Probe) -> Transcript | None:
         if not probe.subtitles:
             return None
         self.counters["subtitle_fetches"] += 1
-        return await asyncio.to_thread(
+        warnings: list[str] = []  # a skipped or guessed track is said on the task, not only logged
+        transcript = await asyncio.to_thread(
             media.fetch_subtitles,
             probe,
             self._settings.media,
             allow_private=self._settings.allow_private_urls,
+            on_warning=warnings.append,
         )
+        for warning in warnings:
+            await self._store.add_warning(task.task_id, warning)
+        return transcript
 
     async def _speech_to_text(self, task: TaskRecord, probe: media.Probe) -> Transcript:
         loop = asyncio.get_running_loop()

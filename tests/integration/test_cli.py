@@ -16,6 +16,7 @@ import pytest
 
 from serve_app.cli.main import main
 from tests.support.asr import SPEECH_EN, SPEECH_EN_TEXT, SPEECH_EN_VIDEO
+from tests.support.subtitle_files import CHINESE_TEXT, GBK_SRT, UTF16_VTT
 from tests.support.text import word_overlap
 
 SRT_CUE = re.compile(r"(\d+)\n(\d{2}:\d{2}:\d{2},\d{3}) --> (\d{2}:\d{2}:\d{2},\d{3})\n(.+)")
@@ -153,6 +154,40 @@ def test_url_with_subtitles_uses_them(
     assert data["source"] == "subtitles"
     assert data["text"] == SUBTITLE_TEXT
     assert "transcribing" not in err  # no ASR when the site has subtitles
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("track", "data", "text"),
+    [("zh.srt", GBK_SRT, CHINESE_TEXT), ("en.vtt", UTF16_VTT, SPEECH_EN_TEXT)],
+    ids=["gbk-srt", "utf16-vtt"],
+)
+def test_url_with_gbk_or_utf16_subtitles_gives_their_words(
+    env: Path,
+    video_site: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    track: str,
+    data: bytes,
+    text: str,
+) -> None:
+    monkeypatch.setenv("VIDSCRIBE_ALLOW_PRIVATE_URLS", "true")
+    (tmp_path / "site" / f"encoded.{track}").write_bytes(data)
+    (tmp_path / "site" / "encoded.html").write_text(
+        f'<html><head><title>Encoded</title></head><body><video src="speech.mp4">'
+        f'<track kind="subtitles" src="encoded.{track}" srclang="{track[:2]}"></video></body></html>',
+        encoding="utf-8",
+    )
+
+    code = main(["transcribe", f"{video_site}/encoded.html", "--format", "json"])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert json.loads(out)["source"] == "subtitles"
+    assert json.loads(out)["text"] == text
+    assert "\ufffd" not in out
+    assert "transcribing" not in err  # no ASR
 
 
 def test_private_url_is_refused_by_default(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import av
 import pytest
@@ -12,6 +13,7 @@ from actors.domain.errors import DownloadError, FileTooLarge, ForbiddenURL, NoMe
 from actors.domain.video import TranscriptSource, VideoInfo
 from actors.media import Probe, SubtitleTrack, media_workdir
 from actors.media.settings import MediaSettings
+from tests.support.subtitle_files import CHINESE_TEXT, GBK_SRT, UTF16_VTT
 from tests.support.text import word_overlap
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_TEXT, SPEECH_EN_VIDEO, SPEECH_EN_VTT, VideoSite
 
@@ -292,6 +294,7 @@ def test_subtitle_choice_follows_preferences_then_automatic_captions() -> None:
         ("en", "vtt", True),  # the original auto captions, never the machine translation
     ]
     assert chosen[1].data is not None and chosen[1].url == ""
+    assert [t.automatic_captions for t in chosen] == [False, False, True]  # only YouTube-style ones roll
     assert [t.language for t in without_auto] == ["en-GB"]
 
 
@@ -348,3 +351,71 @@ def test_warm_up_leaves_every_extractor_pattern_compiled() -> None:
     patterned = [ie for ie in gen_extractor_classes() if ie._VALID_URL is not False]
     assert len(patterned) > 1000  # yt-dlp's site list, not a stub
     assert all("_VALID_URL_RE" in ie.__dict__ for ie in patterned)
+
+
+def add_page_with_tracks(site: VideoSite, name: str, tracks: dict[str, bytes]) -> str:
+    """A page playing the site's clip with one <track> per `tracks` item ("zh.srt" -> file bytes)."""
+    markup = ""
+    for suffix, data in tracks.items():
+        path = site.add_file(
+            f"/tracks/{name}.{suffix}", data, "text/plain; charset=utf-8"
+        )  # a wrong charset, as sites send
+        markup += f'<track kind="subtitles" srclang="{suffix.split(".")[0]}" src="{path}">'
+    site.add_file(f"/media/{name}.mp4", SPEECH_EN_VIDEO, "video/mp4")
+    return site.add_page(
+        f"/{name}.html",
+        f"<html><head><title>{name}</title></head><body><video src='/media/{name}.mp4'>{markup}</video></body></html>",
+    )
+
+
+@pytest.mark.parametrize(
+    ("track", "data", "text", "guessed"),
+    [("zh.srt", GBK_SRT, CHINESE_TEXT, True), ("en.vtt", UTF16_VTT, SPEECH_EN_TEXT, False)],
+    ids=["gbk-srt", "utf16-vtt"],
+)
+def test_legacy_encoded_tracks_give_their_words(
+    video_site: VideoSite, settings: MediaSettings, track: str, data: bytes, text: str, guessed: bool
+) -> None:
+    name = f"encoded-{track.replace('.', '-')}"
+    page = add_page_with_tracks(video_site, name, {track: data})
+    warnings: list[str] = []
+
+    probe = media.probe(page, settings, allow_private=True)
+    transcript = media.fetch_subtitles(probe, settings, allow_private=True, on_warning=warnings.append)
+
+    assert transcript is not None
+    assert transcript.text == text
+    assert "\ufffd" not in transcript.text
+    assert video_site.requested(f"/media/{name}.mp4") == 0
+    assert [("gb18030" in w and "guessed" in w) for w in warnings] == ([True] if guessed else [])
+
+
+def test_undecodable_track_is_skipped_with_a_warning(video_site: VideoSite, settings: MediaSettings) -> None:
+    page = add_page_with_tracks(video_site, "undecodable", {"zh.srt": bytes(range(256)) * 4, "en.vtt": UTF16_VTT})
+    warnings: list[str] = []
+
+    probe = media.probe(page, settings, allow_private=True)
+    transcript = media.fetch_subtitles(probe, settings, allow_private=True, on_warning=warnings.append)
+
+    assert [t.language for t in probe.subtitles] == ["zh", "en"]
+    assert transcript is not None and transcript.language == "en"  # the next track, not U+FFFD
+    assert len(warnings) == 1 and warnings[0].startswith("subtitle track zh (srt) skipped: not UTF-8")
+
+
+@pytest.mark.slow
+def test_service_reads_gbk_and_utf16_tracks_without_asr(service_factory: Any, video_site: VideoSite) -> None:
+    service = service_factory()
+    pages = {  # page -> (its words, what the task says about the track)
+        add_page_with_tracks(video_site, "svc-gbk", {"zh.srt": GBK_SRT}): (CHINESE_TEXT, ["gb18030"]),
+        add_page_with_tracks(video_site, "svc-utf16", {"en.vtt": UTF16_VTT}): (SPEECH_EN_TEXT, []),
+    }
+
+    expected = {service.submit(page).json()["task_id"]: want for page, want in pages.items()}
+    views = service.wait_finished(list(expected))
+
+    for task_id, (text, warned) in expected.items():
+        view = views[task_id]
+        assert (view["status"], view["source"], view["transcript"]) == ("done", "subtitles", text)
+        assert "\ufffd" not in view["transcript"]
+        assert [w for w in warned if any(w in warning for warning in view["warnings"])] == warned
+    assert video_site.requested("/media/svc-gbk.mp4") == video_site.requested("/media/svc-utf16.mp4") == 0
