@@ -167,6 +167,7 @@ async def test_permanent_refusal_fails_delivery_not_others(
 ) -> None:
     settings = settings_for(tmp_path, fake_llm, wecom)
     settings.wecom.webhook_url = None
+    settings.wecom.allow_private_webhooks = True  # the tasks' own webhooks are on 127.0.0.1
     good = add_transcribed_task(store, "好", transcript_text(5, 3))
     bad = add_transcribed_task(store, "坏", transcript_text(5, 4))
     store.update_task(bad, webhook=wecom.webhook_url(""))  # no key: the receiver answers 93000

@@ -38,7 +38,7 @@ async def test_slow_group_does_not_delay_the_other(tmp_path: Path, fake_llm: Any
     settings = Settings(
         data_dir=tmp_path,
         llm=fake_llm.settings(proofread_model="fake-proofread", summary_model="fake-summary"),
-        wecom=wecom.settings("unused"),
+        wecom=wecom.settings("unused", allow_private_webhooks=True),  # per-task webhooks on 127.0.0.1
         sender={"generation_concurrency": 12},
     )
     mailbox = Mailbox(settings, LocalStoreClient(store))
