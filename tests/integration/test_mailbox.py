@@ -24,6 +24,7 @@ from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
 from serve_app.settings import Settings
+from tests.support.hostile import HOSTILE_TITLE, assert_seen_as_words_and_whole, hostile_transcript
 from tests.support.wecom_receiver import UPLOAD_PATH, WeComReceiver, assert_contiguous_blocks
 
 SENTENCES_ZH = [
@@ -376,3 +377,58 @@ async def test_long_raw_transcript_arrives_as_a_note_and_one_file(
     assert note.content.startswith(f"【转录 1/1】原始长视频\n全文共 {len(text)} 字，见附件 原始长视频-转录.txt")
     assert (file.filename, file.text) == ("原始长视频-转录.txt", text)
     assert assert_contiguous_blocks(messages) == {"原始长视频": {"转录": 1, "文件": 1}}
+
+
+async def test_a_robot_failing_past_the_deadline_parks_the_block_and_redeliver_sends_it_whole(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    stuck = add_transcribed_task(store, "卡住的视频", transcript_text(120, 1))
+    after = add_transcribed_task(store, "下一个视频", transcript_text(4, 2))
+    settings = settings_for(tmp_path, fake_llm, wecom, attach_after_messages=0, max_attempts=2, park_after_s=1.5)
+    mailbox = Mailbox(settings, LocalStoreClient(store))
+    mailbox._lanes.outage_retry_s = 0.2
+    wecom.refuse("group", -1)  # the robot answers "system busy" to everything
+    mailbox.start()
+    try:
+        await mailbox.enqueue(stuck)
+        while store.find_block(stuck, "content") is None:  # its block first in the lane
+            await asyncio.sleep(0.02)
+        await mailbox.enqueue(after)
+        await wait_all(store, [stuck], timeout=30)
+        wecom.refuse("group", None)  # the robot recovers; the lane has moved on to the next block
+        await wait_all(store, [after], timeout=30)
+        parked = store.get_task(stuck)
+        assert parked is not None and parked.status is TaskStatus.FAILED
+        assert parked.delivery.state == "failed" and parked.delivery.errcode == -1
+        assert parked.error is not None and parked.error.code == "delivery_failed"
+        assert_contiguous_blocks(wecom.messages("group"), expected_titles=["下一个视频"])
+
+        assert store.redeliver(stuck)
+        await wait_all(store, [stuck], timeout=60)
+    finally:
+        await mailbox.close()
+
+    counts = assert_contiguous_blocks(wecom.messages("group"), expected_titles=["下一个视频", "卡住的视频"])
+    redelivered = store.get_task(stuck)
+    assert redelivered is not None and redelivered.status is TaskStatus.DONE, redelivered
+    assert redelivered.delivery.state == "sent"
+    assert sum(counts["卡住的视频"].values()) == redelivered.delivery.parts_total >= 3  # whole, from part 1
+    outage_lines = [r for r in caplog.records if "parking the block" in r.getMessage() and stuck in r.getMessage()]
+    assert len(outage_lines) == 1  # logged once, not on every retry
+
+
+@pytest.mark.parametrize("msgtype", ["markdown", "markdown_v2", "text"])
+async def test_hostile_titles_and_texts_arrive_as_words_and_whole(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any, msgtype: str
+) -> None:
+    task_id = add_transcribed_task(store, HOSTILE_TITLE, hostile_transcript(60))
+    settings = settings_for(tmp_path, fake_llm, wecom, msgtype=msgtype, attach_after_messages=0)
+
+    await run_mailbox(settings, store, [task_id])
+
+    messages = wecom.messages("group")
+    assert {m.msgtype for m in messages} == {msgtype}
+    assert len(messages) >= 4  # long enough to be split
+    assert_seen_as_words_and_whole(messages, settings.public_url)
+    task = store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.DONE and task.delivery.state == "sent"

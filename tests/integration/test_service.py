@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.hostile import HOSTILE_TITLE, assert_seen_as_words_and_whole, hostile_transcript
 from tests.support.service import Service
 from tests.support.text import word_overlap
 from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_TEXT, SPEECH_EN_VTT
@@ -138,3 +139,23 @@ def test_hundred_concurrent_posts_get_202_or_429(service_factory: Any, video_sit
     accepted = [r.json()["task_id"] for r in responses if r.status_code == 202]
     views = service.wait_finished(accepted, timeout=180)
     assert {v["error"]["code"] for v in views.values()} == {"video_not_found"}
+
+
+def test_a_hostile_video_reaches_the_group_as_words_and_whole(
+    service_factory: Any, video_site: Any, wecom: Any
+) -> None:
+    service = service_factory(public_url="https://vidscribe.test", wecom={"attach_after_messages": 0})
+    cues = "\n\n".join(
+        f"00:00:{i:02d}.000 --> 00:00:{i + 1:02d}.000\n{line}。"
+        for i, line in enumerate(hostile_transcript(40).split("。")[:40])
+    )
+    page = video_site.add_video(unique("hostile"), subtitles_vtt=f"WEBVTT\n\n{cues}\n", title=HOSTILE_TITLE)
+
+    accepted = service.submit(page)
+    assert accepted.status_code == 202, accepted.text
+    view = service.wait_finished([accepted.json()["task_id"]])[accepted.json()["task_id"]]
+
+    assert view["status"] == "done" and view["delivery"]["state"] == "sent", view
+    messages = wecom.messages("group-a")
+    assert len(messages) >= 3
+    assert_seen_as_words_and_whole(messages, "https://vidscribe.test")
