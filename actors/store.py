@@ -3,16 +3,18 @@
 The deployment holds one `Store`; every other deployment reaches it through
 `HandleStoreClient` (actors/storage/client.py: the typed client over its handle), so the state
 lives in one process and survives the restart of any other part. Every status change
-passes through here, which is where the task metrics are fed.
+passes through here, which is where the task metrics are fed. Retention runs here too:
+a background thread prunes the file in small batches (actors/storage/retention.py).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from actors.metrics import TaskLifecycle
+from actors.metrics import TaskLifecycle, store_pruned
 from actors.settings import PipelineSettings
 from actors.storage.client import run_operation
+from actors.storage.retention import Pruner
 from actors.storage.store import STORE_FILE, Store
 from actors.storage.tasks import QueueFull
 
@@ -23,6 +25,8 @@ class StoreDeployment:
     def __init__(self, settings: PipelineSettings) -> None:
         self._store = Store(settings.data_dir / STORE_FILE)
         self._lifecycle = TaskLifecycle(self._store.count_unfinished)
+        self._pruner = Pruner(self._store, settings.retention, on_batch=store_pruned)
+        self._pruner.start()
 
     def call(self, operation: str, /, *args: Any, **kwargs: Any) -> Any:
         """Run one Store operation (Serve runs this sync method in its thread pool)."""
@@ -43,6 +47,9 @@ class StoreDeployment:
 
     def __del__(self) -> None:
         # Serve drops the replica object on shutdown: checkpoint the WAL and let go of the file.
+        pruner: Pruner | None = getattr(self, "_pruner", None)
+        if pruner is not None:
+            pruner.stop()
         store: Store | None = getattr(self, "_store", None)
         if store is not None:
             store.close()

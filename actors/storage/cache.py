@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -14,6 +13,9 @@ from pydantic import BaseModel
 from actors.storage.database import Database
 
 CACHE_LAYERS = frozenset({"metadata", "transcript", "proofread", "summary"})
+# A read marks its layer used at most this often: an LRU order to the minute is plenty,
+# and most reads stay read-only transactions.
+TOUCH_EVERY_S = 60.0
 
 
 def normalize_url(url: str) -> str:
@@ -27,19 +29,35 @@ def normalize_url(url: str) -> str:
     return urlunsplit((scheme, host, parts.path or "/", query, ""))
 
 
+def task_key(url: str, playlist_item: int | None = None) -> str:
+    """A task's idempotency key: its normalised link, and which item of it when it is a
+    playlist's (normalised links never keep a fragment, so "#item=N" cannot collide)."""
+    key = normalize_url(url)
+    return f"{key}#item={playlist_item}" if playlist_item is not None else key
+
+
 class CacheTable(Database):
     """The `cache` and `aliases` tables."""
 
     def cache_get(self, platform: str, video_id: str, layer: str) -> Any | None:
-        """The cached JSON value of a layer for this video, or None."""
+        """The cached JSON value of a layer for this video, or None; a hit marks the layer used."""
         if layer not in CACHE_LAYERS:
             raise ValueError(f"unknown cache layer {layer!r}")
+        key = (platform.lower(), video_id, layer)
         with self._tx() as db:
             row = db.execute(
-                "SELECT value FROM cache WHERE platform = ? AND video_id = ? AND layer = ?",
-                (platform.lower(), video_id, layer),
+                "SELECT c.value, u.used_at FROM cache c LEFT JOIN cache_usage u USING (platform, video_id, layer)"
+                " WHERE c.platform = ? AND c.video_id = ? AND c.layer = ?",
+                key,
             ).fetchone()
-        return None if row is None else json.loads(row[0])
+        if row is None:
+            return None
+        value, used_at = row
+        now = self._clock()
+        if used_at is None or now - used_at >= TOUCH_EVERY_S:  # reads stay reads most of the time
+            with self._tx(write=True) as db:
+                _mark_used(db, key, len(value.encode()), now)
+        return json.loads(value)
 
     def cache_put(self, platform: str, video_id: str, layer: str, value: Any) -> None:
         """Store (replace) a layer for this video; `value` is JSON-able or a pydantic model."""
@@ -49,13 +67,15 @@ class CacheTable(Database):
             value = value.model_dump(mode="json")
         if value is None:
             raise ValueError("None is what a cache miss returns; it cannot be stored")
+        text, now = json.dumps(value, ensure_ascii=False), self._clock()
         with self._tx(write=True) as db:
             db.execute(
                 "INSERT INTO cache (platform, video_id, layer, value, updated_at) VALUES (?, ?, ?, ?, ?)"
                 " ON CONFLICT (platform, video_id, layer)"
                 " DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
-                (platform.lower(), video_id, layer, json.dumps(value, ensure_ascii=False), time.time()),
+                (platform.lower(), video_id, layer, text, now),
             )
+            _mark_used(db, (platform.lower(), video_id, layer), len(text.encode()), now)
 
     def remember_alias(self, url: str, platform: str, video_id: str) -> None:
         """Record that `url` resolves to this video, so a repeat is known before resolving."""
@@ -72,6 +92,17 @@ class CacheTable(Database):
                 "SELECT platform, video_id FROM aliases WHERE url_key = ?", (normalize_url(url),)
             ).fetchone()
             return (row[0], row[1]) if row is not None and fully_cached(db, normalize_url(url)) else None
+
+
+def _mark_used(db: sqlite3.Connection, key: tuple[str, str, str], size: int, now: float) -> None:
+    """Record a layer's size and last use: the retention pruner evicts the least recently used.
+    Nothing when the layer is gone (evicted between a read and this mark)."""
+    db.execute(
+        "INSERT INTO cache_usage (platform, video_id, layer, bytes, used_at) SELECT ?, ?, ?, ?, ?"
+        " WHERE EXISTS (SELECT 1 FROM cache WHERE platform = ? AND video_id = ? AND layer = ?)"
+        " ON CONFLICT (platform, video_id, layer) DO UPDATE SET bytes = excluded.bytes, used_at = excluded.used_at",
+        (*key, size, now, *key),
+    )
 
 
 def fully_cached(db: sqlite3.Connection, url_key: str) -> bool:

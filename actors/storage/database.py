@@ -10,6 +10,10 @@ Durability: WAL with synchronous=FULL, i.e. every commit is fsynced before the c
 returns. NORMAL would survive a process crash but may lose the last commits on power
 loss, and a lost send mark means a WeCom message delivered twice; the writes here are
 small and a few per second, so the fsync costs nothing that matters.
+
+Size: the file uses incremental auto-vacuum, so the pages the retention pruner frees are
+given back to the filesystem (`_incremental_vacuum`), and the WAL is truncated after a
+checkpoint (`journal_size_limit`): the file follows what it holds, never its peak.
 """
 
 from __future__ import annotations
@@ -17,16 +21,27 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from collections.abc import Collection, Iterator
+import time
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Self
 
+from actors.domain.errors import VidscribeError
+from actors.storage.filelock import hold_shared
 from actors.storage.schema import MIGRATIONS, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
 BUSY_TIMEOUT_MS = 30_000
+WAL_SIZE_LIMIT = 64 * 2**20  # bytes the WAL is cut back to after a checkpoint
+INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
+
+
+class NewerStore(VidscribeError):
+    """The store file was written by a newer vidscribe, whose schema this one does not know."""
+
+    code = "store_schema_too_new"
 
 
 def _statements(script: str) -> Iterator[str]:
@@ -53,21 +68,36 @@ def placeholders(values: Collection[str]) -> str:
 class Database:
     """The open file; subclasses add the tables' operations."""
 
-    def __init__(self, path: Path, *, durable: bool = True) -> None:
-        """Open (creating or migrating) the store; `durable=False` skips fsync (tests, bulk loads)."""
+    def __init__(self, path: Path, *, durable: bool = True, clock: Callable[[], float] = time.time) -> None:
+        """Open (creating or migrating) the store; `durable=False` skips fsync (tests, bulk loads);
+        `clock` stamps cache use (tests pass a controllable one)."""
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._lock_file = hold_shared(self.path)  # `vidscribe restore` refuses while any Store holds it
+        self._db: sqlite3.Connection | None = None
+        try:
+            self._db = self._connect(durable)
+            self._migrate()
+            self._use_incremental_vacuum()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self, durable: bool) -> sqlite3.Connection:
         # Autocommit mode: transactions are explicit (see `_tx`), never implicit.
         db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_MS / 1000)
+        # Before WAL mode: that writes the header, after which only a VACUUM changes auto_vacuum.
+        db.execute("PRAGMA auto_vacuum = INCREMENTAL")
         mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode != "wal":
             log.warning("SQLite refused WAL mode on %s (got %s); concurrency will suffer", self.path, mode)
         db.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
         db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        db.execute(f"PRAGMA journal_size_limit = {WAL_SIZE_LIMIT}")
         db.execute("PRAGMA foreign_keys = ON")
-        self._db: sqlite3.Connection | None = db
-        self._lock = threading.Lock()
-        self._migrate()
+        return db
 
     def close(self) -> None:
         """Close the file; later calls raise."""
@@ -75,6 +105,7 @@ class Database:
             if self._db is not None:
                 self._db.close()
                 self._db = None
+            self._lock_file.close()  # after the connection: a restore must not start under it
 
     def __enter__(self) -> Self:
         return self
@@ -99,11 +130,42 @@ class Database:
                 raise
 
     def _migrate(self) -> None:
+        """Bring an older file to SCHEMA_VERSION in one transaction (all steps or none); refuse a newer one."""
         with self._tx(write=True) as db:  # re-read inside the lock: another process may have migrated
             version = db.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:
-                raise RuntimeError(f"{self.path} has schema {version}; this vidscribe knows up to {SCHEMA_VERSION}")
+                raise NewerStore(
+                    f"{self.path} has store schema {version}, written by a newer vidscribe; this one reads schema"
+                    f" {SCHEMA_VERSION} and older. Upgrade vidscribe, or restore a backup made by this version."
+                )
+            if 0 < version < SCHEMA_VERSION:
+                log.info("migrating %s from store schema %d to %d", self.path, version, SCHEMA_VERSION)
             for target in range(version + 1, SCHEMA_VERSION + 1):
                 for statement in _statements(MIGRATIONS[target]):
                     db.execute(statement)
                 db.execute(f"PRAGMA user_version = {target}")
+
+    def _use_incremental_vacuum(self) -> None:
+        """Once per file made before schema 2: rewrite it with incremental auto-vacuum.
+
+        A new file gets the mode before its first table (`_connect`); an older one only by a
+        VACUUM, which cannot run inside the migration's transaction. It runs right after, and
+        again at the next start if it was interrupted (a VACUUM is atomic on its own).
+        """
+        with self._lock:
+            assert self._db is not None
+            if self._db.execute("PRAGMA auto_vacuum").fetchone()[0] == INCREMENTAL:
+                return
+            log.info("compacting %s once for incremental vacuum (takes a while on a large file)", self.path)
+            self._db.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            self._db.execute("VACUUM")
+
+    def _incremental_vacuum(self, pages: int) -> int:
+        """Give up to `pages` free pages back to the filesystem; returns the free pages left.
+        Not a Store operation: the retention pruner's, in this process."""
+        with self._lock:
+            if self._db is None:
+                raise RuntimeError("the store is closed")
+            # executescript steps the pragma to the end: execute() would free one page only.
+            self._db.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+            return int(self._db.execute("PRAGMA freelist_count").fetchone()[0])

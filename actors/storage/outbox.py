@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-from actors.domain.outbox import OutboxBlock, OutboxPart
+from actors.domain.outbox import CONTENT_KEY, OutboxBlock, OutboxPart
 from actors.domain.priority import Priority, aged_rank_sql, rank_sql
 from actors.storage.database import Database
 
@@ -38,6 +38,16 @@ def add_block(
     return block_id
 
 
+# The content block of an item of a playlist request waits while an earlier item of the same
+# request (options.series, options.playlist_item) is unfinished: items reach the group in order
+# whichever is transcribed first. A failed item is finished, so it never holds the rest up.
+_WAITS_FOR_EARLIER_ITEM = """key = ? AND EXISTS (
+    SELECT 1 FROM tasks AS mine JOIN tasks AS earlier
+      ON json_extract(earlier.options, '$.series') = json_extract(mine.options, '$.series')
+    WHERE mine.task_id = outbox_blocks.task_id AND earlier.finished = 0
+      AND json_extract(earlier.options, '$.playlist_item') < json_extract(mine.options, '$.playlist_item'))"""
+
+
 def next_block(db: sqlite3.Connection, lane: str) -> OutboxBlock | None:
     """The lane's block to send now, with only its unsent parts in seq order."""
     # A started block finishes before any other begins (nothing may interleave inside
@@ -45,9 +55,9 @@ def next_block(db: sqlite3.Connection, lane: str) -> OutboxBlock | None:
     urgency = aged_rank_sql(rank_sql("priority"))
     row = db.execute(
         "SELECT block_id, task_id, lane, key, priority FROM outbox_blocks"  # noqa: S608 - fixed SQL
-        f" WHERE lane = ? AND state = 'pending' ORDER BY parts_sent > 0 DESC, {urgency}, block_id"
-        " LIMIT 1",
-        (lane, time.time()),
+        f" WHERE lane = ? AND state = 'pending' AND NOT ({_WAITS_FOR_EARLIER_ITEM})"
+        f" ORDER BY parts_sent > 0 DESC, {urgency}, block_id LIMIT 1",
+        (lane, CONTENT_KEY, time.time()),
     ).fetchone()
     if row is None:
         return None

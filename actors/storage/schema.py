@@ -85,5 +85,27 @@ CREATE TABLE outbox_parts (
 ) WITHOUT ROWID;
 """
 
-MIGRATIONS = {1: TASKS_SCHEMA + OUTBOX_SCHEMA}
+# Schema 2: what retention needs (actors/storage/retention.py). Only additions, so every
+# row of a schema-1 file stays as it was.
+RETENTION_SCHEMA = """
+-- Size and last use of each cache layer: the pruner evicts least recently used first.
+-- A table of its own, so that marking a layer used never rewrites its (large) value.
+CREATE TABLE cache_usage (
+    platform TEXT NOT NULL,
+    video_id TEXT NOT NULL,
+    layer TEXT NOT NULL,
+    bytes INTEGER NOT NULL,          -- UTF-8 size of the cached value
+    used_at REAL NOT NULL,           -- last written, or read (at most once a minute)
+    PRIMARY KEY (platform, video_id, layer),
+    FOREIGN KEY (platform, video_id, layer) REFERENCES cache (platform, video_id, layer) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE INDEX cache_lru ON cache_usage (used_at, bytes);
+INSERT INTO cache_usage (platform, video_id, layer, bytes, used_at)
+    SELECT platform, video_id, layer, length(CAST(value AS BLOB)), updated_at FROM cache;
+-- Finished tasks by age, and aliases by video (dropped with the video's last cache layer).
+CREATE INDEX tasks_finished ON tasks (updated_at) WHERE finished = 1;
+CREATE INDEX aliases_video ON aliases (platform, video_id);
+"""
+
+MIGRATIONS = {1: TASKS_SCHEMA + OUTBOX_SCHEMA, 2: RETENTION_SCHEMA}
 SCHEMA_VERSION = max(MIGRATIONS)

@@ -12,7 +12,7 @@ from typing import Any
 from actors.domain.errors import VidscribeError
 from actors.domain.priority import RANK
 from actors.domain.task import Submission, TaskError, TaskOptions, TaskRecord, TaskStatus
-from actors.storage.cache import fully_cached, normalize_url
+from actors.storage.cache import fully_cached, task_key
 from actors.storage.database import Database, like_pattern, placeholders
 
 RECORD_FIELDS = tuple(TaskRecord.model_fields)
@@ -49,7 +49,7 @@ class TaskTable(Database):
             columns[name] = value
         video = record.video
         columns.update(
-            url_key=normalize_url(record.url),
+            url_key=task_key(record.url, record.options.playlist_item),
             client_key=record.client or "",
             priority_rank=RANK[record.priority],
             finished=int(record.status.finished),
@@ -114,7 +114,7 @@ class TaskTable(Database):
             unfinished = 0 if max_unfinished is None else self._count_unfinished(db)
             results: list[tuple[TaskRecord, bool] | QueueFull] = []
             for submission in submissions:
-                url_key = normalize_url(submission.url)
+                url_key = task_key(submission.url, submission.options.playlist_item)
                 running = self._select(
                     db,
                     "url_key = ? AND client_key = ? AND finished = 0",

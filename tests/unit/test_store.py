@@ -23,6 +23,8 @@ from actors.domain.priority import Priority
 from actors.domain.task import Delivery, Submission, TaskError, TaskOptions, TaskRecord, TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.cache import normalize_url
+from actors.storage.database import NewerStore
+from actors.storage.schema import SCHEMA_VERSION
 from actors.storage.store import Store
 from actors.storage.tasks import QueueFull, new_task_id
 
@@ -409,10 +411,10 @@ def test_send_marks_survive_sigkill(db_path: Path) -> None:
 def test_schema_version_is_recorded_and_checked(db_path: Path) -> None:
     Store(db_path).close()
     with sqlite3.connect(db_path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == 1
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         raw.execute("PRAGMA user_version = 99")
-    with pytest.raises(RuntimeError, match="schema 99"):
+    with pytest.raises(NewerStore, match="schema 99"):
         Store(db_path)
 
 
