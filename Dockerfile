@@ -4,6 +4,7 @@
 #
 #   docker build -t vidscribe:0.1.0 .                         # CPU
 #   docker build --build-arg GPU=1 -t vidscribe:0.1.0-gpu .   # + the CUDA 12 libraries ctranslate2 loads
+#   docker build --build-arg YTDLP_VERSION=2026.11.20 ...     # another yt-dlp, no vidscribe release needed
 #
 # Base: python:3.11-slim rather than rayproject/ray:2.60.0-py311. pyproject.toml is the one
 # source of dependencies and pins ray[serve]==2.60.0 itself, so the Ray image would only add
@@ -44,6 +45,13 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
  && rm /tmp/requirements.txt
 
 RUN if [ "$GPU" = "1" ]; then set -f; pip install $CUDA_WHEELS; fi
+
+# yt-dlp follows the sites' changes every week; pyproject.toml pins only a minimum. Upgrade it
+# without a vidscribe release: --build-arg YTDLP_VERSION=2026.11.20 installs that release,
+# --build-arg YTDLP_VERSION= (empty, the default) the newest one (a cached layer keeps the one it
+# had: pass a version, or --no-cache, to move it). Each Transcriber logs the version it runs.
+ARG YTDLP_VERSION=""
+RUN pip install --upgrade "yt-dlp${YTDLP_VERSION:+==$YTDLP_VERSION}"
 
 # Installed as pip installs it (not editable): the image runs what pip users get, with the
 # Serve config as package data.

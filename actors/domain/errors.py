@@ -62,6 +62,48 @@ class FileTooLarge(VidscribeError):
     http_status = 400
 
 
+class AccessDenied(VidscribeError):
+    """The site wants a logged-in session (HTTP 401/403/412, login walls, private or members-only)."""
+
+    code = "access_denied"
+    http_status = 403
+
+
+class GeoBlocked(VidscribeError):
+    """The site does not serve the video to this server's country or region."""
+
+    code = "geo_blocked"
+    http_status = 451
+
+
+class RateLimitedBySite(VidscribeError):
+    """The site kept answering HTTP 429 Too Many Requests, retries with backoff included."""
+
+    code = "rate_limited_by_site"
+    http_status = 429
+
+
+class LiveNotSupported(VidscribeError):
+    """A live stream, or a premiere that has not started: there is no recording to transcribe yet."""
+
+    code = "live_not_supported"
+    http_status = 400
+
+
+class UnsupportedURL(VidscribeError):
+    """A site yt-dlp knows, but a kind of link its extractor does not handle."""
+
+    code = "unsupported_url"
+    http_status = 400
+
+
+class PlaylistNotSupported(VidscribeError):
+    """The link is a playlist, collection or channel, and no items were asked for."""
+
+    code = "playlist_not_supported"
+    http_status = 400
+
+
 class DownloadError(VidscribeError):
     """Resolution or download failed for another reason (network, corrupt data)."""
 

@@ -38,6 +38,10 @@ class TaskOptions(BaseModel):
     summary: bool = True
     language: str | None = Field(default=None, max_length=16)
     priority: Priority = Priority.NORMAL
+    # Which item of a playlist link this task is (1-based); None: the link's own video.
+    playlist_item: int | None = Field(default=None, ge=1)
+    # Shared by the items one request asked for: their blocks reach the group in item order.
+    series: str | None = None
 
 
 DeliveryState = Literal["pending", "sending", "sent", "failed", "skipped"]

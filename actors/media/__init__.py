@@ -2,7 +2,9 @@
 
 `probe` resolves a link (no media downloaded), `fetch_subtitles` reads the platform's
 subtitles, `download_audio` fetches the smallest format with audio. Every URL goes
-through the SSRF guard (`actors.net`), and yt-dlp's errors become typed errors.
+through the SSRF guard (`actors.net`), with the operator's cookies (`cookies`) and proxies;
+yt-dlp's errors become typed errors that say what to do (`refusals`), a site's 429s are
+waited out (`site_retry`), and parts and playlists are picked in `listing`.
 """
 
 from actors.media.download import download_audio, media_workdir

@@ -18,9 +18,9 @@ from actors.domain.errors import DownloadError, FileTooLarge, NoMedia, VideoTooL
 from actors.media.formats import choose_format, format_selector, formats_of
 from actors.media.resolve import Probe
 from actors.media.settings import MediaSettings
-from actors.media.ytdlp import DERIVED_URL_MAX, DownloadAborted, typed_errors, ydl_params
+from actors.media.site_retry import with_site_retries
+from actors.media.ytdlp import DERIVED_URL_MAX, DownloadAborted, open_ydl, typed_errors, ydl_params
 from actors.net.urlguard import check_url
-from actors.net.ytdlp_guard import GuardedYoutubeDL
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +52,14 @@ def download_audio(
         overwrites=True,
         continuedl=False,
     )
+
+    def attempt() -> dict[str, Any] | None:
+        replay = copy.deepcopy(info)  # yt-dlp mutates what it processes; a retry starts afresh
+        with typed_errors(probe.video.url), open_ydl(settings, params, allow_private=allow_private) as ydl:
+            return ydl.process_ie_result(replay, download=True)  # type: ignore[no-any-return]
+
     try:
-        with typed_errors(probe.video.url), GuardedYoutubeDL(params, allow_private=allow_private) as ydl:
-            result = ydl.process_ie_result(info, download=True)
+        result = with_site_retries(attempt, settings.site_retry_delays_s)
     except DownloadAborted as e:
         raise FileTooLarge(f"media exceeds the limit of {settings.max_download_bytes} bytes ({e.args[0]})") from e
     path = _downloaded_file(result, workdir)

@@ -3,7 +3,8 @@ without downloading any media. yt-dlp used as a library.
 
 Plain module (no Ray). Every URL the service fetches for a user link goes through the
 SSRF guard first (`check_url`: the link itself and the page it redirected to) and every
-connection yt-dlp opens is checked again at connect time (`GuardedYoutubeDL`).
+connection yt-dlp opens is checked again at connect time (`GuardedYoutubeDL`). A site that
+answers 429 is asked again after a while (`site_retry`); parts and playlists: `listing`.
 """
 
 from __future__ import annotations
@@ -14,16 +15,17 @@ import re
 from typing import Any
 
 import yt_dlp
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from actors.domain.errors import DownloadError, FileTooLarge, NoMedia, VideoTooLong
+from actors.domain.errors import FileTooLarge, LiveNotSupported, NoMedia, VideoTooLong
 from actors.domain.video import VideoInfo
 from actors.media.formats import choose_format, formats_of, stated_size
+from actors.media.listing import pick_video, playlist_items_option, requested_part
 from actors.media.settings import MediaSettings
+from actors.media.site_retry import with_site_retries
 from actors.media.subtitle_tracks import SubtitleTrack, choose_subtitles
-from actors.media.ytdlp import DERIVED_URL_MAX, typed_errors, ydl_params
+from actors.media.ytdlp import DERIVED_URL_MAX, open_ydl, typed_errors, ydl_params
 from actors.net.urlguard import check_url
-from actors.net.ytdlp_guard import GuardedYoutubeDL
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +33,8 @@ log = logging.getLogger(__name__)
 # Extractors whose ids are derived from the URL's last path segment ("index-1", "video"):
 # unique only together with the page they came from.
 _URL_DERIVED_ID_EXTRACTORS = {"generic", "html5"}
+# live_status values with no finished recording to download yet.
+_NOT_RECORDED = ("is_live", "is_upcoming", "post_live")
 
 
 class Probe(BaseModel):
@@ -38,25 +42,36 @@ class Probe(BaseModel):
 
     video: VideoInfo
     subtitles: list[SubtitleTrack]
-    info: dict[str, Any]  # yt-dlp's sanitized (JSON-safe) info dict, replayed by download_audio
+    # yt-dlp's sanitized (JSON-safe) info dict, replayed by download_audio. It may hold the
+    # site's cookies (yt-dlp keeps them per format): never logged, stored or shown.
+    info: dict[str, Any] = Field(repr=False)
 
 
-def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> Probe:
-    """Resolve `url` without downloading media; raises the typed errors of actors.errors."""
-    checked = check_url(url, allow_private=allow_private)
-    with typed_errors(checked), GuardedYoutubeDL(_probe_params(settings), allow_private=allow_private) as ydl:
-        raw = ydl.extract_info(checked, download=False)
-    entry = _first_video(raw)
-    if entry is None:
-        raise NoMedia(f"no video or audio found at {checked}")
-    info: dict[str, Any] = yt_dlp.YoutubeDL.sanitize_info(entry, remove_private_keys=True)
+def probe(url: str, settings: MediaSettings, *, allow_private: bool = False, playlist_item: int | None = None) -> Probe:
+    """Resolve `url` (its `playlist_item`, 1-based, when given) without downloading media;
+    raises the typed errors of actors.domain.errors."""
+    return _probe(check_url(url, allow_private=allow_private), settings, allow_private, playlist_item)
+
+
+def _probe(checked: str, settings: MediaSettings, allow_private: bool, playlist_item: int | None) -> Probe:
+    part = requested_part(checked) if playlist_item is None else None
+    params = _probe_params(settings, playlist_item, part)
+    raw = with_site_retries(lambda: _extract(checked, params, settings, allow_private), settings.site_retry_delays_s)
+    pick = pick_video(raw, checked, part=part, item=playlist_item, max_items=settings.max_playlist_items)
+    if pick.link is not None:  # an item of a playlist of links: resolved as a link of its own
+        item_url = check_url(pick.link, allow_private=allow_private, max_length=DERIVED_URL_MAX)
+        return _probe(item_url, settings, allow_private, None)
+    assert pick.entry is not None
+    info: dict[str, Any] = yt_dlp.YoutubeDL.sanitize_info(pick.entry, remove_private_keys=True)
     # Redirects may have led somewhere else: the final page must pass the guard too.
     webpage_url = str(info.get("webpage_url") or checked)
     check_url(webpage_url, allow_private=allow_private, max_length=DERIVED_URL_MAX)
-
-    if info.get("is_live"):
-        raise DownloadError("live streams cannot be transcribed; try again once the broadcast is over")
-    video = _video_info(info, webpage_url)
+    if info.get("is_live") or info.get("live_status") in _NOT_RECORDED:
+        raise LiveNotSupported(
+            f"{webpage_url} is a live stream or a premiere that has not started; send it again once the "
+            "recording is available"
+        )
+    video = _video_info(info, webpage_url, pick.title)
     if video.duration is not None and video.duration > settings.max_duration_s:
         raise VideoTooLong(f"video is {video.duration:.0f} s long; the limit is {settings.max_duration_s:.0f} s")
     chosen = choose_format(formats_of(info), video.duration)
@@ -68,23 +83,32 @@ def probe(url: str, settings: MediaSettings, *, allow_private: bool = False) -> 
     return Probe(video=video, subtitles=choose_subtitles(info, settings), info=info)
 
 
-def _probe_params(settings: MediaSettings) -> dict[str, Any]:
+def _extract(url: str, params: dict[str, Any], settings: MediaSettings, allow_private: bool) -> dict[str, Any]:
+    with typed_errors(url), open_ydl(settings, params, allow_private=allow_private) as ydl:
+        raw = ydl.extract_info(url, download=False)
+    if raw is None:
+        raise NoMedia(f"no video or audio found at {url}")
+    return dict(raw)
+
+
+def _probe_params(settings: MediaSettings, playlist_item: int | None, part: int | None) -> dict[str, Any]:
     # Some extractors (Bilibili, ...) only list subtitles when asked to "write" them; with
-    # download=False nothing is written.
-    return ydl_params(settings, writesubtitles=True, writeautomaticsub=settings.auto_captions)
+    # download=False nothing is written. Entries of a playlist of links stay unresolved
+    # (extract_flat): counting a channel must not resolve every video in it.
+    return ydl_params(
+        settings,
+        writesubtitles=True,
+        writeautomaticsub=settings.auto_captions,
+        extract_flat="in_playlist",
+        noplaylist=playlist_item is None,  # asking for items means the link is meant as a list
+        playlist_items=playlist_items_option(playlist_item, part),
+    )
 
 
-def _first_video(raw: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The video of an extraction result; for a playlist, its first entry."""
-    while raw is not None and raw.get("_type") == "playlist":
-        raw = next((e for e in raw.get("entries") or [] if e), None)
-    return raw
-
-
-def _video_info(info: dict[str, Any], webpage_url: str) -> VideoInfo:
+def _video_info(info: dict[str, Any], webpage_url: str, title_override: str | None) -> VideoInfo:
     extractor = str(info.get("extractor") or "")
     video_id = str(info.get("id") or "")
-    title = str(info.get("title") or "")
+    title = title_override or str(info.get("title") or "")
     if extractor.lower() in _URL_DERIVED_ID_EXTRACTORS:
         # "index-1" would be shared by every site's index page: qualify it with the page.
         page = webpage_url.partition("#")[0]

@@ -14,9 +14,10 @@ from yt_dlp.networking import Request
 
 from actors.domain.video import Transcript, TranscriptSource
 from actors.media.settings import MediaSettings
+from actors.media.site_retry import with_site_retries
 from actors.media.subtitle_decoding import decode_subtitles
 from actors.media.subtitles import parse_subtitles
-from actors.media.ytdlp import DERIVED_URL_MAX, ydl_params
+from actors.media.ytdlp import DERIVED_URL_MAX, open_ydl, typed_errors, ydl_params
 from actors.net.urlguard import check_url
 from actors.net.ytdlp_guard import GuardedYoutubeDL
 
@@ -61,11 +62,13 @@ def fetch_subtitles(
         if on_warning is not None:
             on_warning(message)
 
-    with GuardedYoutubeDL(ydl_params(settings), allow_private=allow_private) as ydl:
+    with open_ydl(settings, ydl_params(settings), allow_private=allow_private) as ydl:
         for track in probe.subtitles:
             name = f"subtitle track {track.language} ({track.ext})"
             try:
-                text = track.data if track.data is not None else _download_text(ydl, track, allow_private, warn)
+                text = (
+                    track.data if track.data is not None else _download_text(ydl, track, settings, allow_private, warn)
+                )
                 segments = parse_subtitles(text, track.ext, automatic_captions=track.automatic_captions)
             except Exception as e:  # one bad track must not stop the next (or the ASR fallback)
                 warn(f"{name} skipped: {e}")
@@ -83,11 +86,21 @@ def fetch_subtitles(
 
 
 def _download_text(
-    ydl: GuardedYoutubeDL, track: SubtitleTrack, allow_private: bool, warn: Callable[[str], None]
+    ydl: GuardedYoutubeDL,
+    track: SubtitleTrack,
+    settings: MediaSettings,
+    allow_private: bool,
+    warn: Callable[[str], None],
 ) -> str:
-    """The track's file as text; raises UndecodableSubtitles rather than returning U+FFFD."""
+    """The track's file as text (a site answering 429 is asked again later); raises
+    UndecodableSubtitles rather than returning U+FFFD."""
     check_url(track.url, allow_private=allow_private, max_length=DERIVED_URL_MAX)
-    decoded = decode_subtitles(_read_limited(ydl, track, _MAX_SUBTITLE_BYTES))
+
+    def read() -> bytes:
+        with typed_errors(track.url):
+            return _read_limited(ydl, track, _MAX_SUBTITLE_BYTES)
+
+    decoded = decode_subtitles(with_site_retries(read, settings.site_retry_delays_s))
     if decoded.guessed:
         warn(f"subtitle track {track.language} ({track.ext}) is not Unicode; read it as {decoded.encoding} (guessed)")
     return decoded.text

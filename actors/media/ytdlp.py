@@ -1,11 +1,11 @@
-"""yt-dlp as vidscribe uses it: one set of options, its log routed to `logging`, and its
-errors turned into the typed errors of `actors.domain.errors` (never raw). Plain module."""
+"""yt-dlp as vidscribe uses it: one set of options, the operator's cookies and proxies, its
+log routed to `logging`, and its errors turned into the typed errors of
+`actors.domain.errors` (never raw; see `actors.media.refusals`). Plain module."""
 
 from __future__ import annotations
 
 import functools
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -13,13 +13,14 @@ from typing import Any
 import imageio_ffmpeg
 import yt_dlp
 from yt_dlp.extractor import gen_extractor_classes
-from yt_dlp.networking.exceptions import HTTPError
-from yt_dlp.utils import UnsupportedError
+from yt_dlp.version import __version__ as YTDLP_VERSION
 
-from actors.domain.errors import DownloadError, NoMedia, VideoNotFound, VidscribeError
+from actors.domain.errors import VidscribeError
+from actors.media.cookies import private_cookie_jar
 from actors.media.formats import format_selector
+from actors.media.refusals import translate
 from actors.media.settings import MediaSettings
-from actors.net.ytdlp_guard import causes, forbidden_cause
+from actors.net.ytdlp_guard import GuardedYoutubeDL
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ DOWNLOAD_RETRIES = 3
 # URLs a site hands out (signed CDN links, subtitle URLs) can be far longer than a link a
 # user would paste; the user-facing limit applies to the input URL only.
 DERIVED_URL_MAX = 16_384
-_NOT_FOUND = re.compile(
-    r"video unavailable|does not exist|has been (?:removed|deleted)|no longer available|\b404\b|\b410\b",
-    re.IGNORECASE,
-)
 _WARM_UP_URL = "https://warm-up.invalid/"  # never fetched
 
 
@@ -38,7 +35,8 @@ def warm_up() -> None:
     """Do now, once per process, what yt-dlp does lazily for the first link it sees: compile
     every extractor's URL pattern and, for a page no site extractor knows, import every
     extractor to look for embeds. About 1 s and 30 MB that would otherwise delay the first
-    task of every new replica."""
+    task of every new replica. Logs yt-dlp's version: sites change weekly, and so does it."""
+    log.info("yt-dlp %s", YTDLP_VERSION)
     for extractor in gen_extractor_classes():
         extractor.suitable(_WARM_UP_URL)
     with yt_dlp.YoutubeDL({"quiet": True, "no_warnings": True}) as ydl:
@@ -101,6 +99,17 @@ def ydl_params(settings: MediaSettings, **extra: Any) -> dict[str, Any]:
 
 
 @contextmanager
+def open_ydl(settings: MediaSettings, params: dict[str, Any], *, allow_private: bool) -> Iterator[GuardedYoutubeDL]:
+    """A guarded YoutubeDL with the operator's proxy routes and a private copy of the cookies file."""
+    with private_cookie_jar(settings.cookies_file) as jar:
+        cookies = {"cookiefile": str(jar)} if jar is not None else {}
+        with GuardedYoutubeDL(
+            {**params, **cookies}, allow_private=allow_private, proxies=settings.proxy_routes()
+        ) as ydl:
+            yield ydl
+
+
+@contextmanager
 def typed_errors(url: str) -> Iterator[None]:
     """Turn whatever yt-dlp raises into a typed error (ours and the size abort pass through)."""
     try:
@@ -108,21 +117,4 @@ def typed_errors(url: str) -> Iterator[None]:
     except (VidscribeError, DownloadAborted):
         raise
     except Exception as e:
-        raise _translate(e, url) from e
-
-
-def _translate(error: Exception, url: str) -> VidscribeError:
-    """A typed error for a yt-dlp failure."""
-    forbidden = forbidden_cause(error)
-    if forbidden is not None:  # the connect-time guard refused a redirect or media host
-        return forbidden
-    chain = causes(error)
-    for exc in chain:
-        if isinstance(exc, HTTPError) and exc.status in (404, 410):
-            return VideoNotFound(f"{url} was not found (HTTP {exc.status})")
-        if isinstance(exc, UnsupportedError):
-            return NoMedia(f"no video or audio found at {url}")
-    message = re.sub(r"^ERROR:\s*", "", str(error)).strip() or type(error).__name__
-    if _NOT_FOUND.search(message):
-        return VideoNotFound(message)
-    return DownloadError(message)
+        raise translate(e, url) from e

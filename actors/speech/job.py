@@ -71,7 +71,9 @@ class TranscribeJob:
     async def run(self, task: TaskRecord) -> Transcript:
         """Resolve, reuse or produce the transcript, store it on the task and in the cache."""
         await self._store.update_task(task.task_id, status=TaskStatus.RESOLVING, progress=0.0, progress_detail={})
-        known = await self._store.cached_video(task.url)
+        # An item of a playlist shares the playlist's link: only its own page names its video.
+        item = task.options.playlist_item
+        known = await self._store.cached_video(task.url) if item is None else None
         if known is not None:  # seen before and fully cached: no need to even resolve it
             video = VideoInfo.model_validate(await self._store.cache_get(*known, "metadata"))
             await self._store.update_task(task.task_id, video=video)
@@ -96,12 +98,17 @@ class TranscribeJob:
         return transcript
 
     async def _resolve(self, task: TaskRecord) -> media.Probe:
+        item = task.options.playlist_item
         probe = await asyncio.to_thread(
-            media.probe, task.url, self._settings.media, allow_private=self._settings.allow_private_urls
+            media.probe,
+            task.url,
+            self._settings.media,
+            allow_private=self._settings.allow_private_urls,
+            playlist_item=item,
         )
         video = probe.video
         await self._store.cache_put(video.platform, video.video_id, "metadata", video.model_dump(mode="json"))
-        for url in {task.url, video.url}:
+        for url in {task.url, video.url} if item is None else {video.url}:
             await self._store.remember_alias(url, video.platform, video.video_id)
         await self._store.update_task(task.task_id, video=video)
         return probe

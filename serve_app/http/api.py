@@ -23,8 +23,10 @@ async def healthz(request: Request) -> str:
 
 @router.post("/api/transcribe", status_code=202, response_model=SubmitResponse, dependencies=[Depends(authorize)])
 async def submit(body: SubmitRequest, request: Request) -> SubmitResponse:
-    """Accept a video link (or return its task if it is still running)."""
-    task, _ = await edge_of(request).submitter.submit(body, client_of(request))
+    """Accept a video link (or return its task if it is still running); with
+    options.playlist_items, one task per item (`task_ids`, in item order)."""
+    accepted = await edge_of(request).submitter.submit(body, client_of(request))
+    task = accepted[0][0]
     base = str(request.base_url).rstrip("/")
     return SubmitResponse(
         task_id=task.task_id,
@@ -32,6 +34,7 @@ async def submit(body: SubmitRequest, request: Request) -> SubmitResponse:
         status_url=f"{base}/api/task/{task.task_id}",
         view_url=f"{base}/view/{task.task_id}",
         cached=task.cached,
+        task_ids=[item.task_id for item, _ in accepted],
     )
 
 

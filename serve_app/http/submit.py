@@ -1,11 +1,14 @@
 """Accepting a link: check it, choose its WeCom group, persist it (one Store round trip shared
-with concurrent submissions) and hand the Transcriber pool a work token.
+with concurrent submissions) and hand the Transcriber pool a work token. A playlist link
+with `options.playlist_items` becomes one task per item, in item order (one series).
 
 Plain code the Gateway's routes call; tests drive it with the FastAPI app and a local Store.
 """
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 from typing import Protocol
 
 from actors.domain.task import Submission, TaskOptions, TaskRecord
@@ -14,7 +17,7 @@ from actors.storage.client import StoreClient
 from actors.storage.tasks import QueueFull
 from serve_app.http.errors import ApiError
 from serve_app.http.group_commit import GroupCommit
-from serve_app.http.schemas import SubmitRequest
+from serve_app.http.schemas import SubmitRequest, item_numbers
 from serve_app.settings import Settings
 
 RETRY_AFTER_S = 30
@@ -31,7 +34,7 @@ class WorkQueue(Protocol):
 
 
 class Submitter:
-    """`await submitter.submit(body, client)` -> (the task, whether it is new)."""
+    """`await submitter.submit(body, client)` -> [(a task, whether it is new)], one per playlist item."""
 
     def __init__(self, settings: Settings, store: StoreClient, work: WorkQueue) -> None:
         self._settings = settings
@@ -40,8 +43,9 @@ class Submitter:
             lambda batch: store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
         )
 
-    async def submit(self, body: SubmitRequest, client: str | None) -> tuple[TaskRecord, bool]:
-        """Accept the link (or return its running task); InvalidURL/ForbiddenURL or a 429 ApiError otherwise."""
+    async def submit(self, body: SubmitRequest, client: str | None) -> list[tuple[TaskRecord, bool]]:
+        """Accept the link (or return its running task): one task, or one per asked playlist item,
+        in item order. InvalidURL/ForbiddenURL, or a 422/429 ApiError otherwise."""
         url = check_url(
             body.url.strip(),
             allow_private=self._settings.allow_private_urls,
@@ -49,17 +53,36 @@ class Submitter:
             resolve=False,  # DNS is checked by the worker; the gateway answers in milliseconds
         )
         webhook = self.webhook_for(client, body.options.webhook_url)
-        options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url"}))
-        # Dedupe, bound the queue, create: one Store round trip shared with concurrent submissions.
-        accepted = await self._create(Submission(url=url, options=options, client=client, webhook=webhook))
-        if isinstance(accepted, QueueFull):
-            raise ApiError(429, accepted.code, accepted.message, {"Retry-After": str(RETRY_AFTER_S)})
-        task, created = accepted
-        if created:
-            self._work.dispatch()
-            if self._settings.notices.accepted:
-                self._work.announce(task.task_id)
-        return task, created
+        options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url", "playlist_items"}))
+        submissions = [
+            Submission(url=url, options=item_options, client=client, webhook=webhook)
+            for item_options in self._per_item(options, body.options.playlist_items)
+        ]
+        # Dedupe, bound the queue, create: one Store round trip shared with concurrent submissions
+        # (a request's items are queued in order, so they are created in order).
+        accepted = await asyncio.gather(*(self._create(submission) for submission in submissions))
+        created = [result for result in accepted if not isinstance(result, QueueFull)]
+        for task, new in created:
+            if new:
+                self._work.dispatch()
+                if self._settings.notices.accepted:
+                    self._work.announce(task.task_id)
+        full = next((result for result in accepted if isinstance(result, QueueFull)), None)
+        if full is not None:
+            # Items already accepted stay; sending the same request again returns them (dedupe).
+            raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)})
+        return created
+
+    def _per_item(self, options: TaskOptions, playlist_items: str | None) -> list[TaskOptions]:
+        """`options` as is, or one copy per asked item, all of one series (delivered in order)."""
+        if playlist_items is None:
+            return [options]
+        try:
+            numbers = item_numbers(playlist_items, self._settings.media.max_playlist_items)
+        except ValueError as e:
+            raise ApiError(422, "invalid_request", str(e)) from e
+        series = secrets.token_urlsafe(12)
+        return [options.model_copy(update={"playlist_item": n, "series": series}) for n in numbers]
 
     def webhook_for(self, client: str | None, requested: str | None) -> str | None:
         """The task's WeCom lane: the request's own webhook (checked), else its client's, else

@@ -9,6 +9,12 @@ check what the service fetched (e.g. "the media file was never requested"):
     site.add_page("/empty.html", "<html>...</html>"); site.add_redirect("/s/x", "/talk.html")
     site.requests                                           # ["/talk.html", "/talk.en.vtt", ...]
 
+Sites as they are: `add_video(..., cookie=("SESSDATA", "v"))` answers 412 to a request without
+that cookie (page, subtitles and media, as Bilibili does under load), `add_geo_blocked` answers
+451, `fail_first(path, [429, 429])` answers those statuses before the real one,
+`add_parts` is a page of several parts (`?p=N` is the same page, as on Bilibili) and
+`add_playlist` an RSS feed of video pages (a playlist, collection or channel).
+
 The six fixed cases are `subtitles_page`, `plain_page`, `media_file`, `short_link`,
 `missing` (404) and `no_media_page`. Run standalone for manual checks:
 `python -m tests.support.video_site --port 8002`.
@@ -22,10 +28,12 @@ import io
 import json
 import mimetypes
 import re
+import ssl
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urljoin, urlsplit
@@ -64,19 +72,23 @@ class Resource:
     headers: dict[str, str] = field(default_factory=dict)
     throttle_bps: int | None = None  # bytes per second; None = as fast as possible
     content_length: bool = True  # False: no Content-Length, the body ends when the connection closes
+    cookie: tuple[str, str] | None = None  # (name, value) a request must carry, else 412
+    failures: list[int] = field(default_factory=list)  # statuses answered first, one per request
 
 
 class VideoSite:
     """A threaded HTTP server with pages, media files, redirects and a request log."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, tls: ssl.SSLContext | None = None) -> None:
         self._resources: dict[str, Resource] = {}
         self._requests: list[str] = []
         self._media: dict[str, str] = {}  # video name -> its media file's path
         self._lock = threading.Lock()
         self._server = _Server((host, port), _handler_for(self))
+        if tls is not None:  # https://, e.g. to reach it through a proxy's CONNECT tunnel
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, name="video-site", daemon=True)
-        self.base_url = f"http://{host}:{self._server.server_address[1]}"
+        self.base_url = f"{'https' if tls else 'http'}://{host}:{self._server.server_address[1]}"
         self._add_fixed_cases()
 
     def start(self) -> VideoSite:
@@ -135,8 +147,32 @@ class VideoSite:
         audio_only: bool | None = None,
         throttle_bps: int | None = None,
         content_length: bool = True,
+        cookie: tuple[str, str] | None = None,
     ) -> str:
-        """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL."""
+        """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL.
+
+        With `cookie`, each of them answers 412 to a request without that cookie."""
+        page = self._media_tag(name, media, subtitles_vtt, audio_only, throttle_bps, content_length, cookie)
+        page_title = html.escape(title or f"Video {name}")
+        document = (
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title></head>"
+            f"<body><h1>{page_title}</h1>{page}</body></html>"
+        )
+        self.add_page(f"/{name}.html", document)
+        self._resources[f"/{name}.html"].cookie = cookie
+        return self.url(f"/{name}.html")
+
+    def _media_tag(
+        self,
+        name: str,
+        media: bytes | Path,
+        subtitles_vtt: str | None,
+        audio_only: bool | None,
+        throttle_bps: int | None,
+        content_length: bool,
+        cookie: tuple[str, str] | None,
+    ) -> str:
+        """Serve `/media/<name>.<ext>` (and its .en.vtt); the `<video>`/`<audio>` tag playing it."""
         ext = media.suffix.lstrip(".").lower() if isinstance(media, Path) else "mp4"
         mime = mimetypes.types_map.get(f".{ext}", "video/mp4") if ext != "m4a" else "audio/mp4"
         if audio_only is None:
@@ -145,17 +181,50 @@ class VideoSite:
         media_path = f"/media/{name}.{ext}"
         self._media[name] = media_path
         self.add_file(media_path, media, mime, throttle_bps=throttle_bps, content_length=content_length)
+        self._resources[media_path].cookie = cookie
         track = ""
         if subtitles_vtt is not None:
             vtt_path = f"/media/{name}.en.vtt"
             self.add_file(vtt_path, subtitles_vtt.encode(), "text/vtt; charset=utf-8")
+            self._resources[vtt_path].cookie = cookie
             track = f'<track kind="subtitles" srclang="en" label="English" src="{vtt_path}">'
-        page_title = html.escape(title or f"Video {name}")
-        page = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title></head>"
-            f"<body><h1>{page_title}</h1><{tag} controls src='{media_path}'>{track}</{tag}></body></html>"
+        return f"<{tag} controls src='{media_path}'>{track}</{tag}>"
+
+    def add_parts(self, name: str, parts: list[str], *, title: str, media: Path = SPEECH_EN_AUDIO) -> str:
+        """A page `/<name>.html` holding one video in `len(parts)` parts, each part a player with
+        its own subtitles (`parts[i]`, WebVTT); `?p=N` links serve the same page."""
+        players = "".join(
+            self._media_tag(f"{name}-p{n}", media, vtt, None, None, True, None) for n, vtt in enumerate(parts, 1)
         )
-        return self.add_page(f"/{name}.html", page)
+        escaped = html.escape(title)
+        return self.add_page(
+            f"/{name}.html",
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escaped}</title></head>"
+            f"<body><h1>{escaped}</h1>{players}</body></html>",
+        )
+
+    def add_playlist(self, name: str, pages: list[str], *, title: str) -> str:
+        """An RSS feed `/<name>.rss` of video pages (in this order), as a channel or collection lists them."""
+        items = "".join(
+            f"<item><title>Item {n}</title><link>{html.escape(page)}</link></item>" for n, page in enumerate(pages, 1)
+        )
+        feed = (
+            "<?xml version='1.0' encoding='utf-8'?><rss version='2.0'><channel>"
+            f"<title>{html.escape(title)}</title><link>{self.url('/')}</link><description>videos</description>"
+            f"{items}</channel></rss>"
+        )
+        return self._add(f"/{name}.rss", Resource(feed.encode(), "application/rss+xml; charset=utf-8"))
+
+    def add_geo_blocked(self, name: str) -> str:
+        """A page `/<name>.html` answering 451 Unavailable For Legal Reasons, as geo-blocked videos do."""
+        page = "<html><body>This video is not available in your country or region.</body></html>"
+        return self.add_page(f"/{name}.html", page, status=451)
+
+    def fail_first(self, path_or_url: str, statuses: list[int]) -> None:
+        """Answer the next requests for a path with these statuses first (e.g. [429, 429])."""
+        path = urlsplit(path_or_url).path or "/"
+        with self._lock:
+            self._resources[path].failures.extend(statuses)
 
     def add_described_video(
         self,
@@ -241,11 +310,26 @@ class VideoSite:
             self._resources[path] = resource
         return self.url(path)
 
-    def _lookup(self, raw_path: str) -> tuple[str, Resource | None]:
+    def _lookup(self, raw_path: str, cookie_header: str | None) -> tuple[str, Resource | None, int | None]:
+        """(path, resource, the status to answer instead: a required cookie missing, a failure queued)."""
         path = urlsplit(raw_path).path or "/"
         with self._lock:
             self._requests.append(path)
-            return path, self._resources.get(path)
+            resource = self._resources.get(path)
+            if resource is None:
+                return path, None, None
+            if resource.cookie is not None and not _has_cookie(cookie_header, *resource.cookie):
+                return path, resource, 412  # Bilibili's answer to clients without a session under load
+            return path, resource, resource.failures.pop(0) if resource.failures else None
+
+
+def _has_cookie(header: str | None, name: str, value: str) -> bool:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header or "")
+    except CookieError:
+        return False
+    return name in jar and jar[name].value == value
 
 
 class _Server(ThreadingHTTPServer):
@@ -268,9 +352,11 @@ def _handler_for(site: VideoSite) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self, *, send_body: bool) -> None:
-            _, resource = site._lookup(self.path)
+            _, resource, refusal = site._lookup(self.path, self.headers.get("Cookie"))
             if resource is None:
                 resource = Resource(b"<html><body>404 Not Found</body></html>", "text/html", status=404)
+            elif refusal is not None:
+                resource = Resource(f"<html><body>HTTP {refusal}</body></html>".encode(), "text/html", status=refusal)
             body, status, extra = resource.body, resource.status, {}
             if status == 200 and (wanted := _byte_range(self.headers.get("Range"), len(body))) is not None:
                 start, end = wanted
