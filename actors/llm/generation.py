@@ -1,7 +1,9 @@
 """Proofread and summarise one task's transcript, reusing cached layers.
 
 Plain module (no Ray). A failing LLM step never fails the task: the video is still
-delivered (raw transcript instead of proofread text) with a status notice.
+delivered (raw transcript instead of proofread text, no summary) with a status notice.
+Both steps share one deadline (`video_timeout_s`). A proofread in which some chunks
+kept their original text is delivered but not cached: a later request tries again.
 """
 
 from __future__ import annotations
@@ -27,21 +29,42 @@ class Generated:
     failures: list[str] = field(default_factory=list)
 
 
+@dataclass
+class _Step:
+    """A step's value and whether it may go into the shared cache."""
+
+    value: str | None
+    cacheable: bool = True
+
+
 async def generate(task: TaskRecord, llm: LLMClient | None, store: StoreClient) -> Generated:
     """Run the enabled LLM steps that have no stored or cached result yet."""
     result = Generated(proofread=task.proofread, summary=task.summary)
     if llm is None or task.transcript is None or task.video is None:
         return result
     text, video = task.transcript.text, task.video
+    deadline = llm.deadline()
 
-    async def proofread() -> str:
-        done = await llm.proofread(text, video)
+    async def proofread() -> _Step:
+        done = await llm.proofread(text, video, deadline=deadline)
         for warning in done.warnings:
             await store.add_warning(task.task_id, warning)
-        return done.text
+        usage = done.usage
+        log.info("proofread usage: %d prompt + %d completion tokens", usage.prompt_tokens, usage.completion_tokens)
+        return _Step(done.text, cacheable=done.kept == 0)
 
-    async def summarize() -> str | None:
-        return await llm.summarize(result.proofread or text, video)
+    async def summarize() -> _Step:
+        done = await llm.summarize_in_detail(result.proofread or text, video, deadline=deadline)
+        if done is None:
+            return _Step(None)
+        usage = done.usage
+        log.info(
+            "summary usage: %d prompt + %d completion tokens in %d part(s)",
+            usage.prompt_tokens,
+            usage.completion_tokens,
+            done.parts,
+        )
+        return _Step(done.text)
 
     if task.options.proofread and result.proofread is None:
         result.proofread = await _step(task, store, result, TaskStatus.PROOFREADING, "proofread", "校对", proofread)
@@ -57,9 +80,9 @@ async def _step(
     stage: TaskStatus,
     layer: str,
     label: str,
-    produce: Callable[[], Awaitable[str | None]],
+    produce: Callable[[], Awaitable[_Step]],
 ) -> str | None:
-    """One LLM step: its cached layer if there is one, else `produce` (cached after);
+    """One LLM step: its cached layer if there is one, else `produce` (cached after if complete);
     an LLM failure is recorded in `result.failures`, not raised."""
     assert task.video is not None
     key = (task.video.platform, task.video.video_id)
@@ -67,11 +90,13 @@ async def _step(
     value = await store.cache_get(*key, layer)
     if value is None:
         try:
-            value = await produce()
+            made = await produce()
         except LLMError as error:
             result.failures.append(f"{label}失败：{error.message}")
-        if value is not None:
-            await store.cache_put(*key, layer, value)
+        else:
+            value = made.value
+            if value is not None and made.cacheable:
+                await store.cache_put(*key, layer, value)
     if value is not None:
         await store.update_task(task.task_id, **{layer: value, "progress": 1.0})
     return value

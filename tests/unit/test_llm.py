@@ -4,84 +4,17 @@ from __future__ import annotations
 
 import itertools
 import logging
-import random
 import re
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from actors.domain.errors import LLMError
-from actors.domain.video import VideoInfo
-from actors.llm.client import LLMClient, chunk_text
-from tests.support.fake_llm import PROOFREAD_MODEL, SUMMARY_MODEL, FakeLLM
-
-VIDEO = VideoInfo(
-    url="https://www.bilibili.com/video/BV1xx411c7mD",
-    platform="BiliBili",
-    video_id="BV1xx411c7mD",
-    title="机器学习入门：从零开始",
-    author="小明讲技术",
-)
-
-_SUBJECTS = ["我们", "这个模型", "训练数据", "老师", "大家", "第一个例子", "这种方法", "整个系统"]
-_VERBS = [
-    "需要先理解",
-    "可以帮助我们处理",
-    "其实并不复杂地解释了",
-    "会逐步学习",
-    "经常被用来分析",
-    "最后决定了",
-]
-_OBJECTS = [
-    "损失函数的意义",
-    "梯度下降的过程",
-    "特征之间的关系",
-    "过拟合的问题",
-    "参数的初始化",
-    "验证集的作用",
-]
-_TAILS = ["", ",这一点很重要", ",你可以自己试一试", ",后面还会再讲", ",所以要多加注意"]
-
-
-def chinese_transcript(chars: int, seed: int = 7) -> str:
-    """Varied ASR-like sentences (half-width commas, 。！？ endings), lines and paragraphs."""
-    rng = random.Random(seed)
-    parts: list[str] = []
-    size = 0
-    number = 0
-    while size < chars:
-        number += 1
-        sentence = (
-            f"第{number}句{rng.choice(_SUBJECTS)}{rng.choice(_VERBS)}"
-            f"{rng.choice(_OBJECTS)}{rng.choice(_TAILS)}{rng.choice('。。。！？')}"
-        )
-        sentence += "\n\n" if number % 9 == 0 else "\n"
-        parts.append(sentence)
-        size += len(sentence)
-    return "".join(parts).rstrip("\n")
-
-
-def full_width(text: str) -> str:
-    """What the fake proofreader does to these transcripts: commas after CJK become full-width."""
-    return re.sub(r"(?<=[\u4e00-\u9fff]),", "，", text)
-
-
-@pytest.fixture
-def client_for(fake_llm: FakeLLM) -> Callable[..., Any]:
-    """Build an LLMClient against the fake server with test-sized settings overrides."""
-
-    @asynccontextmanager
-    async def build(**overrides: Any) -> AsyncIterator[LLMClient]:
-        client = LLMClient(fake_llm.settings(**overrides))
-        try:
-            yield client
-        finally:
-            await client.aclose()
-
-    return build
+from actors.llm.client import chunk_text
+from tests.support.fake_llm import PROOFREAD_MODEL, SUMMARY_MODEL, FakeLLM, proofread_edit
+from tests.support.llm_text import VIDEO, chinese_transcript, full_width
 
 
 async def test_short_text_is_proofread_with_instructions_in_system_and_only_text_in_user(
@@ -192,11 +125,16 @@ async def test_dropped_connection_is_retried(fake_llm: FakeLLM, client_for: Call
 
 
 @pytest.mark.parametrize(
-    ("step", "low", "high"),
-    [("truncated", 0.4, 0.6), ("garbage_short", 0.0, 0.1), ("garbage_long", 2.5, 3.5), ("empty", 0, 0)],
+    ("step", "problem"),
+    [
+        ("garbage_short", r"implausible length \(output/input length ratio 0\.0\d"),
+        ("empty", "came back empty"),
+        ("nonsense", r"is not a proofread of it \(overlap 0\.\d\d"),
+        ("english", "is in Latin script, the text is in Chinese/Japanese"),
+    ],
 )
 async def test_implausible_chunk_keeps_original_text_and_warns(
-    fake_llm: FakeLLM, client_for: Callable[..., Any], step: str, low: float, high: float
+    fake_llm: FakeLLM, client_for: Callable[..., Any], step: str, problem: str
 ) -> None:
     text = chinese_transcript(2500, seed=11)
     chunks = chunk_text(text, 1000)
@@ -210,11 +148,40 @@ async def test_implausible_chunk_keeps_original_text_and_warns(
     index = next(i for i, c in enumerate(chunks) if c.strip() == bad.user)
     expected = [c if i == index else full_width(c) for i, c in enumerate(chunks)]
     assert result.text == "".join(expected)
+    assert result.kept == 1
     [warning] = result.warnings
     assert f"chunk {index + 1}/3" in warning
-    match = re.search(r"ratio (\d+\.\d+)", warning)
-    assert match is not None
-    assert low <= float(match.group(1)) <= high
+    assert re.search(problem, warning), warning
+    assert warning.endswith("kept the original text")
+
+
+@pytest.mark.parametrize("step", ["truncated", "garbage_long", "loop"])
+async def test_an_answer_cut_at_the_output_limit_is_never_kept_its_chunk_is_redone_in_halves(
+    fake_llm: FakeLLM, client_for: Callable[..., Any], step: str
+) -> None:
+    text = chinese_transcript(2500, seed=11)
+    fake_llm.script(step)
+    async with client_for(chunk_chars=1000, concurrency=2) as llm:
+        result = await llm.proofread(text, VIDEO)
+
+    assert result.text == full_width(text)
+    assert result.warnings == []
+    bad = next(r for r in fake_llm.requests if r.outcome == step)
+    halves = [r for r in fake_llm.requests if r.user in bad.user and r is not bad]
+    assert len(halves) >= 2
+    assert "".join(r.user for r in halves).replace("\n", "") == bad.user.replace("\n", "")
+    assert all(r.max_tokens is not None and r.max_tokens < 2 * len(r.user) * 2 for r in fake_llm.requests)
+
+
+async def test_a_chunk_whose_answer_is_always_cut_keeps_its_original_text(
+    fake_llm: FakeLLM, client_for: Callable[..., Any]
+) -> None:
+    text = chinese_transcript(700, seed=2)
+    fake_llm.responder = lambda request: proofread_edit(request.user) * 4  # never fits max_tokens
+    async with client_for(chunk_chars=1000) as llm:
+        with pytest.raises(LLMError, match=r"cut at the output limit|implausible length"):
+            await llm.proofread(text, VIDEO)  # nothing could be proofread: the step fails
+    assert len(fake_llm.requests) > 4  # split and redone, down to small pieces
 
 
 async def test_summary_is_skipped_for_short_transcripts(fake_llm: FakeLLM, client_for: Callable[..., Any]) -> None:
