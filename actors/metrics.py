@@ -22,6 +22,7 @@ from ray.util.metrics import Counter, Gauge, Histogram
 
 from actors.domain.errors import DeliveryError
 from actors.domain.task import TaskRecord, TaskStatus
+from actors.storage.retention import PruneReport
 
 STAGE_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
 RTF_BUCKETS = [0.02, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1, 1.5, 2, 3, 5]
@@ -40,6 +41,7 @@ class _Instruments:
     wecom_messages: Counter
     wecom_blocks_parked: Counter
     llm_seconds: Histogram
+    store_pruned: Counter
 
 
 def client_tag(task: TaskRecord) -> str:
@@ -93,6 +95,11 @@ def _instruments() -> _Instruments:
             "Latency of one LLM chat completion, by model and outcome (ok, error).",
             boundaries=LLM_BUCKETS_S,
             tag_keys=("model", "outcome"),
+        ),
+        store_pruned=Counter(
+            "vidscribe_store_pruned",
+            "What retention deleted from the store: tasks, outbox_blocks, cache_layers and cache_bytes.",
+            tag_keys=("kind",),
         ),
     )
 
@@ -168,3 +175,11 @@ def block_parked(error: DeliveryError) -> None:
 def llm_call(model: str, seconds: float, ok: bool) -> None:
     """An LLMClient `on_call` callback: one chat completion's latency."""
     _instruments().llm_seconds.observe(seconds, tags={"model": model, "outcome": "ok" if ok else "error"})
+
+
+def store_pruned(batch: PruneReport) -> None:
+    """A Pruner `on_batch` callback: what one retention batch deleted."""
+    counter = _instruments().store_pruned
+    for kind in ("tasks", "outbox_blocks", "cache_layers", "cache_bytes"):
+        if count := getattr(batch, kind):
+            counter.inc(count, tags={"kind": kind})

@@ -12,6 +12,7 @@ from actors.delivery.settings import NoticeSettings, SenderSettings, WeComSettin
 from actors.llm.settings import LLMSettings
 from actors.media.settings import MediaSettings
 from actors.speech.settings import AsrSettings
+from actors.storage.settings import RetentionSettings
 
 
 class RecoverySettings(BaseModel):
@@ -56,6 +57,7 @@ class PipelineSettings(BaseModel):
     sender: SenderSettings = Field(default_factory=SenderSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
 
     def operator_webhooks(self) -> frozenset[str]:
         """The webhooks the operator configured. Operator configuration is trusted: these are

@@ -29,7 +29,10 @@ class ClientSettings(BaseModel):
 class Settings(PipelineSettings, BaseSettings):
     """All of vidscribe's configuration."""
 
-    model_config = SettingsConfigDict(env_prefix="VIDSCRIBE_", env_nested_delimiter="__", extra="ignore")
+    # hide_input_in_errors: a rejected value may be a secret (a proxy URL with its password).
+    model_config = SettingsConfigDict(
+        env_prefix="VIDSCRIBE_", env_nested_delimiter="__", extra="ignore", hide_input_in_errors=True
+    )
 
     api_tokens: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,

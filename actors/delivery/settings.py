@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
+from actors.net.proxies import HTTPX_PROXY_SCHEMES, check_proxy_url
 from actors.util.config import split_csv
 
 
@@ -63,11 +64,23 @@ class WeComSettings(BaseModel):
         description="Let a request's own options.webhook_url point at loopback/private hosts (testing only); "
         "webhooks the operator configures are always used as given.",
     )
+    proxy: SecretStr | None = Field(
+        None,
+        description="Proxy for the webhooks the operator configures (http://, https://, socks5:// with the "
+        "socksio package); a request's own options.webhook_url always goes direct, SSRF-checked. Unset: direct.",
+    )
 
     @field_validator("allowed_webhook_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         return split_csv(value)
+
+    @field_validator("proxy")
+    @classmethod
+    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_proxy_url(value.get_secret_value(), HTTPX_PROXY_SCHEMES)
+        return value
 
 
 class NoticeSettings(BaseModel):

@@ -88,7 +88,9 @@ class WeComClient:
         self._on_event = on_event  # each attempt's result: "sent", "retried" or "failed" (metrics)
         self._limiter = limiter or RateLimiter(settings.rate_per_window, settings.window_s)
         self._trusted = frozenset(trusted_webhooks)
-        self._plain = httpx.AsyncClient(timeout=settings.timeout_s, trust_env=False)
+        # The operator's proxy, if any, carries only the operator's own webhooks (trusted).
+        proxy = settings.proxy.get_secret_value() if settings.proxy else None
+        self._plain = httpx.AsyncClient(timeout=settings.timeout_s, trust_env=False, proxy=proxy)
         # Any other webhook came with a request: every connection is checked where it lands (SSRF).
         self._guarded = guarded_async_client(allow_private=settings.allow_private_webhooks, timeout=settings.timeout_s)
 

@@ -32,6 +32,8 @@ from pydantic import ValidationError
 from actors.delivery.redact import redact
 from actors.delivery.wecom import ERR_BAD_WEBHOOK, ERR_RATE_LIMITED, WeComClient, webhook_key
 from actors.domain.errors import DeliveryError, TranscriptionError
+from actors.llm.failures import server_reason
+from actors.llm.probe import Probe, probe
 from actors.speech.bundled_model import DEFAULT_MODEL_NAME, DEFAULT_MODEL_SHA256, ensure_default_model
 from actors.storage.schema import SCHEMA_VERSION
 from actors.storage.store import STORE_FILE
@@ -45,7 +47,6 @@ RAY_START_TIMEOUT_S = 180.0
 WEBHOOK_PATH = "/cgi-bin/webhook/send"
 WEBHOOK_FIX = "copy it from the group robot's settings: https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=…"
 TEST_MESSAGE = "【状态】vidscribe doctor: test message; delivery to this group works."
-LLM_TEST_PROMPT = "Answer with one word: ok"
 
 # Run in a child process: a cluster that never answers costs a timeout, not a hung doctor,
 # and the doctor itself never holds a Ray connection.
@@ -246,23 +247,13 @@ def check_llm(checkup: Checkup) -> Finding:
         )
     key = llm.api_key.get_secret_value() if llm.api_key else ""
     models = list(dict.fromkeys([llm.proofread_model, llm.summary_model]))
-    client = openai.OpenAI(
-        base_url=llm.base_url, api_key=key or "none", timeout=min(llm.timeout_s, PROBE_TIMEOUT_S), max_retries=0
-    )
     try:
-        offered = _offered_models(client)
-        missing = [model for model in models if offered is not None and model not in offered]
-        if offered is not None and missing:
-            choices = ", ".join(sorted(offered)[:8]) or "none"
-            return fail(
-                f"{llm.base_url} has no model {', '.join(missing)}",
-                f"set VIDSCRIBE_LLM__PROOFREAD_MODEL / __SUMMARY_MODEL to one it lists: {choices}",
-            )
-        for model in models:
-            # The parameters of the real calls (actors/llm/client.py), so what passes here passes there.
-            client.chat.completions.create(model=model, messages=[{"role": "user", "content": LLM_TEST_PROMPT}])
-    except openai.AuthenticationError:
-        return fail(f"key refused by {llm.base_url} (HTTP 401)", "check VIDSCRIBE_LLM__API_KEY")
+        # The service's own start-up check (actors/llm/probe.py), plus one tiny request per model.
+        found = asyncio.run(_probe_llm(llm.base_url, key, min(llm.timeout_s, PROBE_TIMEOUT_S), models))
+    except openai.AuthenticationError as e:
+        return fail(
+            f"key refused by {llm.base_url} (HTTP 401): {server_reason(e, key)}", "check VIDSCRIBE_LLM__API_KEY"
+        )
     except openai.APIConnectionError as e:  # timeouts included
         return fail(
             f"cannot reach {llm.base_url}: {e.__cause__ or e}",
@@ -274,23 +265,25 @@ def check_llm(checkup: Checkup) -> Finding:
         return warn(f"{llm.base_url} is rate limiting this key now (HTTP 429)", "the service retries; check the plan")
     except openai.APIStatusError as e:
         return fail(
-            f"{llm.base_url} refused a test request: HTTP {e.status_code} {_short(e.message)}",
+            f"{llm.base_url} refused a test request: HTTP {e.status_code} {server_reason(e, key)}",
             "check VIDSCRIBE_LLM__BASE_URL, the key's permissions and the model names",
         )
-    finally:
-        client.close()
-    listed = "listed and answered" if offered is not None else "answered (the server lists no models)"
+    if found.missing:
+        choices = ", ".join(sorted(found.listed or ())[:8]) or "none"
+        return fail(
+            f"{llm.base_url} has no model {', '.join(found.missing)}",
+            f"set VIDSCRIBE_LLM__PROOFREAD_MODEL / __SUMMARY_MODEL to one it lists: {choices}",
+        )
+    listed = "listed and answered" if found.listed is not None else "answered (the server lists no models)"
     return ok(f"{llm.base_url}: key accepted, {', '.join(models)} {listed}")
 
 
-def _offered_models(client: openai.OpenAI) -> set[str] | None:
-    """The model ids the server lists; None when it has no models list."""
+async def _probe_llm(base_url: str, key: str, timeout_s: float, models: list[str]) -> Probe:
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key or "none", timeout=timeout_s, max_retries=0)
     try:
-        return {model.id for model in client.models.list()}
-    except (openai.AuthenticationError, openai.PermissionDeniedError):
-        raise
-    except openai.APIStatusError:
-        return None
+        return await probe(client, models, ask=True)
+    finally:
+        await client.close()
 
 
 def check_wecom(checkup: Checkup) -> Finding:

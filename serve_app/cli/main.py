@@ -16,6 +16,7 @@ from actors.domain.errors import InvalidURL, VidscribeError
 from actors.domain.formats import FORMATS, render
 from actors.domain.video import Transcript
 from actors.speech.recognizer import SpeechRecognizer
+from serve_app.cli.backup import add_backup_commands
 from serve_app.cli.client import add_status_command, add_submit_command
 from serve_app.cli.doctor import add_doctor_command
 from serve_app.cli.serve import add_serve_command
@@ -155,6 +156,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
     add_submit_command,  # serve_app/client_cli.py
     add_status_command,
     add_doctor_command,
+    add_backup_commands,  # serve_app/cli/backup.py: backup, restore
 ]
 
 

@@ -90,6 +90,11 @@ def test_secrets_are_marked_and_only_they() -> None:
         "VIDSCRIBE_WECOM__WEBHOOK_URL",
         f"VIDSCRIBE_CLIENTS__{NAME}__TOKEN",
         f"VIDSCRIBE_CLIENTS__{NAME}__WEBHOOK_URL",
+        # Proxy URLs may hold a password.
+        "VIDSCRIBE_MEDIA__PROXY",
+        "VIDSCRIBE_MEDIA__PROXY_RULES",
+        "VIDSCRIBE_LLM__PROXY",
+        "VIDSCRIBE_WECOM__PROXY",
     }
     assert "| `VIDSCRIBE_LLM__API_KEY` |  | secret |" in render_table()
 
