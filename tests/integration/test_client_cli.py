@@ -15,6 +15,7 @@ from actors.domain.task import TaskOptions, TaskStatus
 from serve_app.cli.client import ServiceClient, parse_sse, resolve_server, resolve_token
 from serve_app.cli.main import main
 from serve_app.http import listing
+from tests.support.fake_llm import FakeLLM, brief_answers
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service, free_port
 from tests.support.video_site import SPEECH_EN_VTT, VideoSite
@@ -89,9 +90,11 @@ def test_client_follows_the_event_stream(local_gateway: LocalGateway, monkeypatc
 def test_submit_wait_and_status_against_the_service(
     service_factory: Callable[..., Service],
     video_site: VideoSite,
+    fake_llm: FakeLLM,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
+    fake_llm.responder = brief_answers  # a summary of the short talk too
     service = service_factory(llm={"summary_min_chars": 0})
     name = f"cli-{uuid.uuid4().hex[:8]}"
     title = f"CLI talk {name}"

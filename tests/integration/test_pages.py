@@ -24,6 +24,7 @@ from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.store import Store
 from serve_app.http import listing
 from serve_app.http.exports import render_markdown
+from tests.support.fake_llm import brief_answers
 from tests.support.local_gateway import LocalGateway
 from tests.support.service import Service
 from tests.support.video_site import SPEECH_EN_VTT
@@ -443,6 +444,7 @@ def test_submit_page_to_done_on_the_whole_service(
     service_factory: Any, video_site: Any, fake_llm: Any, chromium: Any
 ) -> None:
     fake_llm.latency = 1.0  # proofreading takes a visible moment: the page shows progress first
+    fake_llm.responder = brief_answers  # a summary of the short talk too
     service: Service = service_factory(llm={"summary_min_chars": 0})
     name = f"page-{uuid.uuid4().hex[:8]}"
     video_url = video_site.add_video(name, subtitles_vtt=SPEECH_EN_VTT, title=f"Baker talk {name}")

@@ -146,6 +146,12 @@ def summary_of(text: str, bullets: int = 3) -> str:
     return "\n".join(f"- {sentence}" for sentence in sentences[:bullets]) or "- (empty)"
 
 
+def brief_answers(record: FakeRequest) -> str:
+    """A responder for a text of a few sentences: a one-bullet summary. The default three
+    bullets would be the whole text, which the summary guard rightly refuses."""
+    return summary_of(record.user, bullets=1) if record.kind == "summary" else proofread_edit(record.user)
+
+
 class FakeLLM(BackgroundServer):
     """An OpenAI-compatible chat server on a background thread; see the module docstring."""
 
