@@ -22,6 +22,7 @@ class LLMSender:
             on_wecom_event=metrics.wecom_event,
             on_llm_call=metrics.llm_call,
             on_block_parked=metrics.block_parked,
+            on_llm_usage=metrics.llm_tokens,
         )
         self._mailbox.start()
 

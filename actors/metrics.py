@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from actors.domain.errors import DeliveryError
-from actors.domain.task import TaskRecord, TaskStatus
+from actors.domain.task import TaskRecord, TaskStatus, TokenUsage
 from actors.storage.retention import PruneReport
 
 STAGE_BUCKETS_S = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200]
@@ -41,6 +41,7 @@ class _Instruments:
     wecom_messages: Counter
     wecom_blocks_parked: Counter
     llm_seconds: Histogram
+    llm_tokens: Counter
     store_pruned: Counter
 
 
@@ -95,6 +96,11 @@ def _instruments() -> _Instruments:
             "Latency of one LLM chat completion, by model and outcome (ok, error).",
             boundaries=LLM_BUCKETS_S,
             tag_keys=("model", "outcome"),
+        ),
+        llm_tokens=Counter(
+            "vidscribe_llm_tokens",
+            "Tokens the LLM steps cost as the server counted them, by model, client and kind (prompt, completion).",
+            tag_keys=("model", "client", "kind"),
         ),
         store_pruned=Counter(
             "vidscribe_store_pruned",
@@ -175,6 +181,14 @@ def block_parked(error: DeliveryError) -> None:
 def llm_call(model: str, seconds: float, ok: bool) -> None:
     """An LLMClient `on_call` callback: one chat completion's latency."""
     _instruments().llm_seconds.observe(seconds, tags={"model": model, "outcome": "ok" if ok else "error"})
+
+
+def llm_tokens(task: TaskRecord, usage: TokenUsage) -> None:
+    """A Mailbox `on_llm_usage` callback: the tokens one LLM step of `task` cost."""
+    counter = _instruments().llm_tokens
+    tags = {"model": usage.model, "client": client_tag(task)}
+    counter.inc(usage.prompt_tokens, tags={**tags, "kind": "prompt"})
+    counter.inc(usage.completion_tokens, tags={**tags, "kind": "completion"})
 
 
 def store_pruned(batch: PruneReport) -> None:

@@ -19,7 +19,7 @@ from actors.domain.outbox import CONTENT_KEY, OutboxBlock
 from actors.domain.priority import PriorityGate
 from actors.domain.task import LLM_STAGES, Delivery, TaskStatus
 from actors.llm.client import LLMClient
-from actors.llm.generation import generate
+from actors.llm.generation import UsageObserver, generate
 from actors.settings import PipelineSettings
 from actors.storage.client import StoreClient
 from actors.util import tasklog
@@ -40,11 +40,14 @@ class Mailbox:
         on_wecom_event: Callable[[str], None] | None = None,
         on_llm_call: Callable[[str, float, bool], None] | None = None,
         on_block_parked: Callable[[DeliveryError], None] | None = None,
+        on_llm_usage: UsageObserver | None = None,
     ) -> None:
-        """The `on_*` callbacks are for metrics: each WeCom attempt, each LLM call, each parked block."""
+        """The `on_*` callbacks are for metrics: each WeCom attempt, each LLM call, each parked
+        block, each LLM step's tokens."""
         self._settings = settings
         self._store = store
         self._llm = LLMClient(settings.llm, on_call=on_llm_call) if settings.llm.enabled else None
+        self._on_llm_usage = on_llm_usage
         self._wecom = WeComClient(
             settings.wecom, trusted_webhooks=settings.operator_webhooks(), on_event=on_wecom_event
         )
@@ -139,7 +142,7 @@ class Mailbox:
         if task is None or task.status.finished or task.transcript is None:
             return
         if task.status is not TaskStatus.DELIVERING:
-            generated = await generate(task, self._llm, self._store)
+            generated = await generate(task, self._llm, self._store, self._on_llm_usage)
             for failure in generated.failures:
                 await self._store.add_warning(task_id, failure)
             lane = self._lane_of(task.webhook)

@@ -64,6 +64,14 @@ class Delivery(BaseModel):
     message: str | None = None
 
 
+class TokenUsage(BaseModel):
+    """Tokens one LLM step of a task cost, as the server counted them (`usage`), and with which model."""
+
+    model: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 class Submission(BaseModel):
     """A link as the gateway accepted it: what `Store.create_tasks` turns into a task."""
 
@@ -99,6 +107,7 @@ class TaskRecord(BaseModel):
     warnings: list[str] = Field(default_factory=list)
     error: TaskError | None = None
     delivery: Delivery = Field(default_factory=Delivery)
+    llm_usage: dict[str, TokenUsage] = Field(default_factory=dict)  # step (proofread, summary) -> tokens
     attempts: int = 0  # times a worker claimed it
     created_at: float = 0.0  # unix seconds
     updated_at: float = 0.0

@@ -50,6 +50,14 @@ class LLMClient:
             self._check.cancel()
         await self._endpoint.aclose()
 
+    @property
+    def proofread_model(self) -> str:
+        return self._settings.proofread_model
+
+    @property
+    def summary_model(self) -> str:
+        return self._settings.summary_model
+
     def deadline(self) -> Deadline:
         """A fresh deadline for one video's LLM work."""
         return Deadline(self._settings.video_timeout_s)

@@ -237,7 +237,13 @@ class Endpoint:
         )
 
     async def _streamed(self, model: str, messages: list[ChatCompletionMessageParam], limit: dict[str, int]) -> Answer:
-        stream = await self.client.chat.completions.create(model=model, messages=messages, stream=True, **limit)  # type: ignore[call-overload]
+        stream = await self.client.chat.completions.create(  # type: ignore[call-overload]
+            model=model,
+            messages=messages,
+            stream=True,
+            stream_options={"include_usage": True},  # else a streamed answer reports no tokens
+            **limit,
+        )
         parts: list[str] = []
         finish: str | None = None
         usage = Usage()

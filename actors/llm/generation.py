@@ -13,11 +13,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from actors.domain.errors import LLMError
-from actors.domain.task import TaskRecord, TaskStatus
+from actors.domain.task import TaskRecord, TaskStatus, TokenUsage
 from actors.llm.client import LLMClient
+from actors.llm.endpoint import Usage
 from actors.storage.client import StoreClient
 
 log = logging.getLogger(__name__)
+
+UsageObserver = Callable[[TaskRecord, TokenUsage], None]  # metrics: a step's tokens, with its task
 
 
 @dataclass
@@ -37,33 +40,37 @@ class _Step:
     cacheable: bool = True
 
 
-async def generate(task: TaskRecord, llm: LLMClient | None, store: StoreClient) -> Generated:
-    """Run the enabled LLM steps that have no stored or cached result yet."""
+async def generate(
+    task: TaskRecord, llm: LLMClient | None, store: StoreClient, on_usage: UsageObserver | None = None
+) -> Generated:
+    """Run the enabled LLM steps that have no stored or cached result yet; each step's tokens
+    go on the task (`llm_usage`) and to `on_usage`."""
     result = Generated(proofread=task.proofread, summary=task.summary)
     if llm is None or task.transcript is None or task.video is None:
         return result
     text, video = task.transcript.text, task.video
     deadline = llm.deadline()
+    spent = dict(task.llm_usage)
+
+    async def record(step: str, model: str, usage: Usage) -> None:
+        tokens = TokenUsage(model=model, prompt_tokens=usage.prompt_tokens, completion_tokens=usage.completion_tokens)
+        spent[step] = tokens
+        await store.update_task(task.task_id, llm_usage=spent)
+        if on_usage is not None:
+            on_usage(task, tokens)
 
     async def proofread() -> _Step:
         done = await llm.proofread(text, video, deadline=deadline)
         for warning in done.warnings:
             await store.add_warning(task.task_id, warning)
-        usage = done.usage
-        log.info("proofread usage: %d prompt + %d completion tokens", usage.prompt_tokens, usage.completion_tokens)
+        await record("proofread", llm.proofread_model, done.usage)
         return _Step(done.text, cacheable=done.kept == 0)
 
     async def summarize() -> _Step:
         done = await llm.summarize_in_detail(result.proofread or text, video, deadline=deadline)
         if done is None:
             return _Step(None)
-        usage = done.usage
-        log.info(
-            "summary usage: %d prompt + %d completion tokens in %d part(s)",
-            usage.prompt_tokens,
-            usage.completion_tokens,
-            done.parts,
-        )
+        await record("summary", llm.summary_model, done.usage)
         return _Step(done.text)
 
     if task.options.proofread and result.proofread is None:

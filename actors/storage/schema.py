@@ -107,5 +107,10 @@ CREATE INDEX tasks_finished ON tasks (updated_at) WHERE finished = 1;
 CREATE INDEX aliases_video ON aliases (platform, video_id);
 """
 
-MIGRATIONS = {1: TASKS_SCHEMA + OUTBOX_SCHEMA, 2: RETENTION_SCHEMA}
+# Schema 3: the tokens each LLM step of a task cost (TaskRecord.llm_usage).
+USAGE_SCHEMA = """
+ALTER TABLE tasks ADD COLUMN llm_usage TEXT NOT NULL DEFAULT '{}';
+"""
+
+MIGRATIONS = {1: TASKS_SCHEMA + OUTBOX_SCHEMA, 2: RETENTION_SCHEMA, 3: USAGE_SCHEMA}
 SCHEMA_VERSION = max(MIGRATIONS)

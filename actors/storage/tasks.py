@@ -16,7 +16,9 @@ from actors.storage.cache import fully_cached, task_key
 from actors.storage.database import Database, like_pattern, placeholders
 
 RECORD_FIELDS = tuple(TaskRecord.model_fields)
-JSON_FIELDS = frozenset({"options", "progress_detail", "video", "transcript", "warnings", "error", "delivery"})
+JSON_FIELDS = frozenset(
+    {"options", "progress_detail", "video", "transcript", "warnings", "error", "delivery", "llm_usage"}
+)
 
 
 class QueueFull(VidscribeError):

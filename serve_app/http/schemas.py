@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from actors.domain.priority import Priority
-from actors.domain.task import Delivery, TaskError, TaskRecord, TaskStatus
+from actors.domain.task import Delivery, TaskError, TaskRecord, TaskStatus, TokenUsage
 from actors.domain.video import TranscriptSource, VideoInfo
 
 
@@ -105,6 +105,9 @@ class TaskView(BaseModel):
     warnings: list[str]
     error: TaskError | None
     delivery: Delivery
+    llm_usage: dict[str, TokenUsage] = Field(
+        description="Tokens each LLM step (proofread, summary) cost, as the server counted them"
+    )
     created_at: float
     updated_at: float
 
@@ -123,6 +126,7 @@ class TaskView(BaseModel):
             warnings=task.warnings,
             error=task.error,
             delivery=task.delivery,
+            llm_usage=task.llm_usage,
             created_at=task.created_at,
             updated_at=task.updated_at,
         )

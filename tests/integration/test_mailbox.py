@@ -19,7 +19,7 @@ import pytest
 
 from actors.delivery.mailbox import Mailbox
 from actors.delivery.render import strip_header
-from actors.domain.task import TaskOptions, TaskStatus
+from actors.domain.task import TaskOptions, TaskRecord, TaskStatus, TokenUsage
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
@@ -87,10 +87,17 @@ def store(tmp_path: Path) -> Any:
 
 
 async def run_mailbox(
-    settings: Settings, store: Store, task_ids: list[str], *, enqueue: bool = True, timeout: float = 90
+    settings: Settings,
+    store: Store,
+    task_ids: list[str],
+    *,
+    enqueue: bool = True,
+    timeout: float = 90,
+    **callbacks: Any,
 ) -> None:
-    """Run a mailbox until every task is finished; `enqueue=False` leaves it to recovery."""
-    mailbox = Mailbox(settings, LocalStoreClient(store))
+    """Run a mailbox until every task is finished; `enqueue=False` leaves it to recovery;
+    `callbacks` are the Mailbox's `on_*` observers."""
+    mailbox = Mailbox(settings, LocalStoreClient(store), **callbacks)
     mailbox.start()
     try:
         if enqueue:
@@ -161,6 +168,44 @@ async def test_llm_failure_still_delivers_transcript(tmp_path: Path, store: Stor
     task = store.get_task(task_id)
     assert task is not None and task.status is TaskStatus.DONE
     assert any("校对失败" in w for w in task.warnings)
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["answered", "streamed"])
+async def test_each_llm_step_records_the_tokens_the_server_counted(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any, stream: bool
+) -> None:
+    settings = settings_for(tmp_path, fake_llm, wecom)
+    settings.llm.stream = stream
+    settings.llm.chunk_chars = 200  # several proofread requests: their tokens add up
+    task_id = add_transcribed_task(store, "用量", transcript_text(40, 7))
+    observed: list[tuple[str, TokenUsage]] = []
+
+    def on_llm_usage(task: TaskRecord, usage: TokenUsage) -> None:
+        observed.append((task.task_id, usage))
+
+    await run_mailbox(settings, store, [task_id], on_llm_usage=on_llm_usage)
+
+    def counted(kind: str, field: str) -> int:
+        return sum(r.usage[field] for r in fake_llm.requests if r.kind == kind and r.usage)
+
+    task = store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.DONE
+    assert len([r for r in fake_llm.requests if r.kind == "proofread"]) > 1
+    expected = {
+        "proofread": TokenUsage(
+            model="fake-proofread",
+            prompt_tokens=counted("proofread", "prompt_tokens"),
+            completion_tokens=counted("proofread", "completion_tokens"),
+        ),
+        "summary": TokenUsage(
+            model="fake-summary",
+            prompt_tokens=counted("summary", "prompt_tokens"),
+            completion_tokens=counted("summary", "completion_tokens"),
+        ),
+    }
+    assert all(usage.prompt_tokens > 0 and usage.completion_tokens > 0 for usage in expected.values())
+    assert task.llm_usage == expected
+    assert observed == [(task_id, expected["proofread"]), (task_id, expected["summary"])]
 
 
 async def test_permanent_refusal_fails_delivery_not_others(

@@ -63,6 +63,8 @@ def test_four_videos_end_to_end_then_cached_resubmit(service: Service, video_sit
         assert view["delivery"]["state"] == "sent"
         assert view["delivery"]["parts_sent"] == view["delivery"]["parts_total"] >= 1
         assert view["progress"]["fraction"] == 1.0
+        proofread_tokens = view["llm_usage"]["proofread"]
+        assert proofread_tokens["prompt_tokens"] > 0 and proofread_tokens["completion_tokens"] > 0
     subtitled = next(v for v in views.values() if v["source"] == "subtitles")
     assert video_site.requested(video_site.media_path(names[0])) == 0  # subtitles: no download
 
@@ -80,6 +82,7 @@ def test_four_videos_end_to_end_then_cached_resubmit(service: Service, video_sit
     assert view["status"] == "done"
     assert view["source"] == "cache"
     assert view["cached"] is True
+    assert view["llm_usage"] == {}  # cached layers: no LLM call, no tokens
     assert video_site.requested(video_site.media_path(names[1])) == media_requests
     title = view["video"]["title"]
     redelivered = assert_contiguous_blocks(wecom.messages("group-a")[delivered_before:], expected_titles=[title])

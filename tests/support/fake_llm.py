@@ -95,6 +95,8 @@ class FakeRequest:
     max_tokens: int | None = None  # max_tokens or max_completion_tokens, as sent
     stream: bool = False
     served: float | None = None  # when the server began working on it (after its queue)
+    stream_usage: bool = False  # stream_options.include_usage: a last chunk carries the usage
+    usage: dict[str, int] | None = None  # what the answer said it cost, when one was sent
 
 
 def fake_tokens(text: str) -> int:
@@ -287,6 +289,7 @@ class FakeLLM(BackgroundServer):
             limit = body.get("max_completion_tokens", body.get("max_tokens"))
             record.max_tokens = int(limit) if limit is not None else None
             record.stream = bool(body.get("stream"))
+            record.stream_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._requests.append(record)
             self._in_flight += 1
             self._max_in_flight = max(self._max_in_flight, self._in_flight)
@@ -417,6 +420,10 @@ class FakeLLM(BackgroundServer):
             finish = plan.finish if index == len(deltas) - 1 else None
             chunk = _chunk(number, record, delta, finish, self.served_model)
             await response.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        if record.stream_usage:  # as OpenAI does: one more chunk, no choices, the usage
+            record.usage = _usage(record, plan.text)
+            last = {**_chunk(number, record, {}, None, self.served_model), "choices": [], "usage": record.usage}
+            await response.write(f"data: {json.dumps(last)}\n\n".encode())
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
@@ -487,6 +494,7 @@ def _usage(record: FakeRequest, text: str) -> dict[str, int]:
 
 
 def _completion(number: int, record: FakeRequest, plan: _Plan, served_model: str | None) -> dict[str, Any]:
+    record.usage = _usage(record, plan.text)
     message: dict[str, Any] = {"role": "assistant", "content": plan.text, "refusal": None}
     if plan.reasoning:
         message["reasoning_content"] = plan.reasoning
@@ -497,7 +505,7 @@ def _completion(number: int, record: FakeRequest, plan: _Plan, served_model: str
         "model": served_model or record.model,
         "system_fingerprint": "fake",
         "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": plan.finish}],
-        "usage": _usage(record, plan.text),
+        "usage": record.usage,
     }
 
 

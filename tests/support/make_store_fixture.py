@@ -6,7 +6,8 @@ Writes `store_schema<N>.db` (N: this release's SCHEMA_VERSION) and `store_schema
 the tasks, cache layers, aliases and outbox blocks it was filled with. Run it once per
 schema version, from the release that introduced it, and commit both files: the migration
 test opens every such file with today's code and checks that nothing was lost.
-`store_schema1.*` were written by the release at commit 3f36e4a (schema 1).
+`store_schema1.*` were written by the release at commit 3f36e4a (schema 1), `store_schema2.*`
+by 4b0da11 (schema 2).
 
 Uses only the Store's public operations, so it runs against any release's code.
 """

@@ -13,6 +13,7 @@
     ["vtt", "VTT"],
     ["json", "JSON"],
   ];
+  const USAGE_STEPS = { proofread: "校对 proofread", summary: "总结 summary" };
   let current = null; // the last /data answer
   let events = null;
   let pollTimer = null;
@@ -73,6 +74,11 @@
     if (data.error) $("error-text").textContent = `${data.error.message} [${data.error.code}]`;
     $("warnings").hidden = !data.warnings.length;
     $("warnings").replaceChildren(...data.warnings.map((w) => VS.el("li", { text: w })));
+    const usage = Object.entries(data.llm_usage || {}).map(
+      ([step, u]) => `${USAGE_STEPS[step] || step} ${u.model} ${u.prompt_tokens} + ${u.completion_tokens}`,
+    );
+    $("usage").hidden = !usage.length;
+    $("usage").textContent = usage.length ? `LLM tokens（输入 + 输出 prompt + completion）：${usage.join(" · ")}` : "";
 
     $("summary-box").hidden = !data.summary;
     $("summary").textContent = data.summary || "";
