@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from actors.net.proxies import HTTPX_PROXY_SCHEMES, check_proxy_url
+from actors.net.proxies import HttpxProxy
 from actors.util.config import split_csv
 
 
 class WeComSettings(BaseModel):
     """WeCom group robot delivery."""
+
+    # A rejected proxy, key or webhook may hold a secret: errors say what is wrong, never the value.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     webhook_url: SecretStr | None = Field(
         None,
@@ -64,7 +67,7 @@ class WeComSettings(BaseModel):
         description="Let a request's own options.webhook_url point at loopback/private hosts (testing only); "
         "webhooks the operator configures are always used as given.",
     )
-    proxy: SecretStr | None = Field(
+    proxy: HttpxProxy = Field(
         None,
         description="Proxy for the webhooks the operator configures (http://, https://, socks5:// with the "
         "socksio package); a request's own options.webhook_url always goes direct, SSRF-checked. Unset: direct.",
@@ -74,13 +77,6 @@ class WeComSettings(BaseModel):
     @classmethod
     def _split_hosts(cls, value: object) -> object:
         return split_csv(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_proxy_url(value.get_secret_value(), HTTPX_PROXY_SCHEMES)
-        return value
 
 
 class NoticeSettings(BaseModel):

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from actors.net.proxies import HTTPX_PROXY_SCHEMES, check_proxy_url
+from actors.net.proxies import HttpxProxy
 
 
 class LLMSettings(BaseModel):
     """OpenAI-compatible LLM for proofreading and summaries."""
+
+    # A rejected proxy, key or webhook may hold a secret: errors say what is wrong, never the value.
+    model_config = ConfigDict(hide_input_in_errors=True)
 
     base_url: str | None = Field(
         None,
@@ -114,18 +117,11 @@ class LLMSettings(BaseModel):
         description="Longest transcript sent to the LLM, in characters; a longer one is delivered without "
         "proofreading or summary, with a note saying why.",
     )
-    proxy: SecretStr | None = Field(
+    proxy: HttpxProxy = Field(
         None,
         description="Proxy for the LLM endpoint (http://, https://, socks5:// with the socksio package); "
         "unset: direct (or the HTTP(S)_PROXY environment).",
     )
-
-    @field_validator("proxy")
-    @classmethod
-    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_proxy_url(value.get_secret_value(), HTTPX_PROXY_SCHEMES)
-        return value
 
     @property
     def enabled(self) -> bool:

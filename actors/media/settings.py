@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import NoDecode
 
-from actors.net.proxies import YTDLP_PROXY_SCHEMES, ProxyRoutes, check_proxy_url
+from actors.net.proxies import YTDLP_PROXY_SCHEMES, ProxyRoutes, YtdlpProxy
 from actors.util.config import split_csv
 
 # The names the refusal messages point the operator at.
@@ -48,7 +48,7 @@ class MediaSettings(BaseModel):
         "use works on a private copy. Unset: no cookies. Sites that answer 412/403 or want a login "
         "(Bilibili, Douyin) need one.",
     )
-    proxy: SecretStr | None = Field(
+    proxy: YtdlpProxy = Field(
         None,
         description="Proxy for every request yt-dlp makes: http://, socks5:// or socks5h:// (the proxy "
         "resolves names), socks4://, socks4a://; user:password@ allowed. Unset: direct.",
@@ -72,13 +72,6 @@ class MediaSettings(BaseModel):
     @classmethod
     def _split_lists(cls, value: object) -> object:
         return split_csv(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _check_proxy(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None:
-            check_proxy_url(value.get_secret_value(), YTDLP_PROXY_SCHEMES)
-        return value
 
     @field_validator("proxy_rules")
     @classmethod

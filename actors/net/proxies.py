@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Annotated
 from urllib.parse import urlsplit
+
+from pydantic import AfterValidator, SecretStr
 
 # What yt-dlp's urllib handler can speak to a proxy (TLS to the proxy itself is not among them).
 YTDLP_PROXY_SCHEMES = ("http", "socks4", "socks4a", "socks5", "socks5h")
@@ -32,6 +35,22 @@ def check_proxy_url(url: str, schemes: Iterable[str]) -> str:
     if not parts.hostname:
         raise ValueError("proxy URL has no host")
     return url.strip()
+
+
+def _proxy_setting(schemes: tuple[str, ...]) -> AfterValidator:
+    """Checks an optional secret proxy URL setting (the error never shows the value)."""
+
+    def check(value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            check_proxy_url(value.get_secret_value(), schemes)
+        return value
+
+    return AfterValidator(check)
+
+
+# Setting types: a proxy for yt-dlp's requests, and one for an httpx client (LLM, WeCom).
+YtdlpProxy = Annotated[SecretStr | None, _proxy_setting(YTDLP_PROXY_SCHEMES)]
+HttpxProxy = Annotated[SecretStr | None, _proxy_setting(HTTPX_PROXY_SCHEMES)]
 
 
 def normalise_suffix(suffix: str) -> str:

@@ -1,6 +1,6 @@
-"""A small aiohttp server on its own thread and event loop, for the local stand-ins of
-outside services (fake LLM, WeCom receiver): real HTTP that this process, a subprocess
-or a Ray worker can reach."""
+"""Small servers on their own thread and event loop, for the local stand-ins of outside
+services (fake LLM, WeCom receiver, forward proxy): real network servers that this
+process, a subprocess or a Ray worker can reach."""
 
 from __future__ import annotations
 
@@ -12,22 +12,17 @@ from typing import Any, Self
 from aiohttp import web
 
 
-class BackgroundServer:
-    """Subclasses add their routes in `routes(app)` and may pass AppRunner options."""
+class LoopThread:
+    """A server on its own thread and event loop: subclasses start it in `_start` (which sets
+    `self.port`) and stop it in `_stop`, both run on that loop."""
 
     thread_name = "background-server"
-    runner_options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self.host = host
         self.port = port
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
-        self._closing: asyncio.Event | None = None
-
-    def routes(self, app: web.Application) -> None:
-        raise NotImplementedError
 
     def start(self) -> Self:
         """Start serving; returns once the port accepts connections."""
@@ -38,7 +33,7 @@ class BackgroundServer:
         return self
 
     def stop(self) -> None:
-        """Stop serving and join the thread (requests sleeping in `pause` are woken up)."""
+        """Stop serving and join the thread."""
         if self._loop is None or self._thread is None:
             return
         asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
@@ -52,6 +47,26 @@ class BackgroundServer:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    async def _start(self) -> None:
+        raise NotImplementedError
+
+    async def _stop(self) -> None:
+        raise NotImplementedError
+
+
+class BackgroundServer(LoopThread):
+    """An aiohttp server: subclasses add their routes in `routes(app)` and may pass AppRunner options."""
+
+    runner_options: dict[str, Any] = {}  # noqa: RUF012 - read-only class default
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0) -> None:
+        super().__init__(host, port)
+        self._runner: web.AppRunner | None = None
+        self._closing: asyncio.Event | None = None
+
+    def routes(self, app: web.Application) -> None:
+        raise NotImplementedError
 
     async def pause(self, seconds: float) -> None:
         """Sleep in a handler, cut short when the server stops."""

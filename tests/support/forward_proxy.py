@@ -17,9 +17,10 @@ import contextlib
 import ipaddress
 import struct
 import threading
-from dataclasses import dataclass, field
-from typing import Self
+from dataclasses import dataclass
 from urllib.parse import urlsplit
+
+from tests.support.aioserver import LoopThread
 
 
 @dataclass(frozen=True)
@@ -33,18 +34,17 @@ class Proxied:
     path: str = ""
 
 
-@dataclass
-class ForwardProxy:
-    user: str | None = None
-    password: str | None = None
-    host: str = "127.0.0.1"
-    port: int = 0
-    requests: list[Proxied] = field(default_factory=list)
-    refused: int = 0
-    _loop: asyncio.AbstractEventLoop | None = None
-    _thread: threading.Thread | None = None
-    _server: asyncio.Server | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+class ForwardProxy(LoopThread):
+    thread_name = "forward-proxy"
+
+    def __init__(self, user: str | None = None, password: str | None = None, host: str = "127.0.0.1") -> None:
+        super().__init__(host)
+        self.user = user
+        self.password = password
+        self.requests: list[Proxied] = []
+        self.refused = 0
+        self._server: asyncio.Server | None = None
+        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -62,28 +62,6 @@ class ForwardProxy:
     def carried(self, kind: str | None = None) -> list[Proxied]:
         with self._lock:
             return [r for r in self.requests if kind is None or r.kind == kind]
-
-    def start(self) -> Self:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="forward-proxy", daemon=True)
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(timeout=10)
-        return self
-
-    def stop(self) -> None:
-        if self._loop is None or self._thread is None:
-            return
-        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(timeout=10)
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = self._thread = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     async def _start(self) -> None:
         self._server = await asyncio.start_server(self._handle, self.host, self.port)

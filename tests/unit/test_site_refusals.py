@@ -8,12 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yt_dlp.networking import Response
 from yt_dlp.networking.exceptions import HTTPError
 from yt_dlp.utils import DownloadError, GeoRestrictedError, UnsupportedError
 
+from actors.delivery.settings import WeComSettings
 from actors.domain.errors import PlaylistNotSupported, RateLimitedBySite, VideoNotFound
+from actors.llm.settings import LLMSettings
 from actors.media.cookies import private_cookie_jar
 from actors.media.listing import COUNT_LIMIT, numbered_part_title, pick_video, requested_part
 from actors.media.refusals import site_reason, translate
@@ -216,6 +218,14 @@ def test_a_bad_proxy_is_refused_without_showing_it(env: dict[str, str], monkeypa
         monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError) as refused:
         Settings()
+    assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize("section", [MediaSettings, LLMSettings, WeComSettings], ids=lambda c: c.__name__)
+def test_a_section_alone_never_shows_a_refused_proxy(section: type[BaseModel]) -> None:
+    # The deployments validate their own section from the config they were given.
+    with pytest.raises(ValidationError) as refused:
+        section(proxy="ftp://me:hunter2@proxy")
     assert "hunter2" not in str(refused.value)
 
 
