@@ -40,12 +40,22 @@ shift || true
 case "$cmd" in
   serve)
     install
-    # Not exec'd, so that a failed start can point at the doctor (130: stopped with Ctrl-C).
-    "$VENV/bin/vidscribe" serve "$@" || {
-      status=$?
-      [ "$status" = 130 ] || echo "vidscribe: start-up failed (exit status $status); run \`$VENV/bin/vidscribe doctor\` to see why" >&2
-      exit "$status"
-    }
+    # Not exec'd, so that a failed start can point at the doctor; a SIGTERM or Ctrl-C to this
+    # script (docker stop, systemd, a terminal) is passed on, so the service stops cleanly.
+    "$VENV/bin/vidscribe" serve "$@" &
+    server=$!
+    stopping=
+    trap 'stopping=1; kill -TERM "$server" 2>/dev/null' TERM INT
+    status=0
+    wait "$server" || status=$?
+    while [ -n "$stopping" ] && kill -0 "$server" 2>/dev/null; do
+      status=0   # the signal ended the wait early: wait on for the service's own exit
+      wait "$server" || status=$?
+    done
+    if [ "$status" != 0 ] && [ -z "$stopping" ]; then
+      echo "vidscribe: start-up failed (exit status $status); run \`$VENV/bin/vidscribe doctor\` to see why" >&2
+    fi
+    exit "$status"
     ;;
   test)
     install
