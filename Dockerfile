@@ -5,6 +5,7 @@
 #   docker build -t vidscribe:0.1.0 .                         # CPU
 #   docker build --build-arg GPU=1 -t vidscribe:0.1.0-gpu .   # + the CUDA 12 libraries ctranslate2 loads
 #   docker build --build-arg YTDLP_VERSION=2026.11.20 ...     # another yt-dlp, no vidscribe release needed
+#   docker build --build-arg WHISPER_MODEL=large-v3-turbo ... # a bigger speech model baked in (see below)
 #
 # Base: python:3.11-slim rather than rayproject/ray:2.60.0-py311. pyproject.toml is the one
 # source of dependencies and pins ray[serve]==2.60.0 itself, so the Ray image would only add
@@ -65,8 +66,14 @@ RUN pip install --no-deps .
 RUN python -c "from pathlib import Path; from actors.speech.bundled_model import ensure_default_model; print(ensure_default_model(Path('/opt/vidscribe')))" \
  && test -s /opt/vidscribe/models/whisper-base/model.bin
 
+# A bigger Whisper model, fetched once here (this build needs the internet; pods never fetch
+# one) and checked to load; run the image with that name in VIDSCRIBE_ASR__MODEL.
+ARG WHISPER_MODEL=""
+RUN if [ -n "$WHISPER_MODEL" ]; then vidscribe models pull "$WHISPER_MODEL" --to /opt/vidscribe/models; fi
+
 ENV VIDSCRIBE_DATA_DIR=/data \
     VIDSCRIBE_ASR__MODEL=/opt/vidscribe/models/whisper-base \
+    VIDSCRIBE_ASR__MODELS_DIR=/opt/vidscribe/models \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility \
     LD_LIBRARY_PATH=/usr/local/lib/python3.11/site-packages/nvidia/cublas/lib:/usr/local/lib/python3.11/site-packages/nvidia/cudnn/lib
 

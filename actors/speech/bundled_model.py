@@ -20,7 +20,6 @@ from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from actors.domain.errors import TranscriptionError
-from actors.speech.settings import AsrSettings
 
 log = logging.getLogger(__name__)
 
@@ -52,13 +51,6 @@ def ensure_default_model(data_dir: Path) -> Path:
             return target
         _assemble(target)
     return target
-
-
-def resolve_model(settings: AsrSettings, data_dir: Path) -> str:
-    """Map `settings.model` to what WhisperModel loads: the bundled dir for "base", else as given."""
-    if settings.model == DEFAULT_MODEL_NAME:
-        return str(ensure_default_model(data_dir))
-    return settings.model
 
 
 def _source(package: str, name: str) -> Traversable:

@@ -19,7 +19,7 @@ from faster_whisper.transcribe import TranscriptionInfo
 
 from actors.domain.errors import TranscriptionError, VidscribeError
 from actors.domain.video import Segment, Transcript, TranscriptSource
-from actors.speech.bundled_model import resolve_model
+from actors.speech.models import resolve_model
 from actors.speech.settings import AsrSettings
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field
@@ -12,8 +13,14 @@ class AsrSettings(BaseModel):
 
     model: str = Field(
         "base",
-        description="base = the bundled offline model; or any faster-whisper model name (downloaded on first use) "
-        "or a local model directory.",
+        description="base = the bundled offline model; or a faster-whisper model name (small, medium, "
+        "large-v3-turbo, large-v3, ... or a Hugging Face id) fetched once with `vidscribe models pull NAME`, "
+        "never while serving; or a model folder.",
+    )
+    models_dir: Path | None = Field(
+        None,
+        description="Another folder of pulled models, looked in after <data_dir>/models (the image bakes "
+        "models into /opt/vidscribe/models).",
     )
     device: Literal["auto", "cpu", "cuda"] = Field(
         "auto", description="Where ASR runs; auto: CUDA when a GPU is visible, else CPU."

@@ -35,6 +35,7 @@ from actors.domain.errors import DeliveryError, TranscriptionError
 from actors.llm.failures import server_reason
 from actors.llm.probe import Probe, probe
 from actors.speech.bundled_model import DEFAULT_MODEL_NAME, DEFAULT_MODEL_SHA256, ensure_default_model
+from actors.speech.models import resolve_model
 from actors.storage.schema import SCHEMA_VERSION
 from actors.storage.store import STORE_FILE
 from serve_app.settings import Settings
@@ -156,7 +157,7 @@ def check_model(checkup: Checkup) -> Finding:
     """The bundled Whisper model is assembled (now, if need be) and its model.bin matches the checksum."""
     settings = checkup.settings
     if settings.asr.model != DEFAULT_MODEL_NAME:
-        return _check_own_model(settings.asr.model)
+        return _check_own_model(settings)
     try:
         target = ensure_default_model(settings.data_dir)
     except TranscriptionError as e:  # its message is "what is wrong; what to do"
@@ -173,19 +174,15 @@ def check_model(checkup: Checkup) -> Finding:
     return ok(f"bundled Whisper base in {target}, sha256 verified")
 
 
-def _check_own_model(model: str) -> Finding:
-    fix = "set VIDSCRIBE_ASR__MODEL to a faster-whisper model folder, or to 'base' for the bundled one"
-    path = Path(model).expanduser()
-    if path.is_dir():
-        if not (path / "model.bin").is_file():
-            return fail(f"{path} holds no model.bin", fix)
-        return ok(f"model folder {path}")
-    if os.sep in model:
-        return fail(f"{path} does not exist", fix)
-    return warn(
-        f"{model!r} is downloaded from Hugging Face at the first start (needs the internet)",
-        "set VIDSCRIBE_ASR__MODEL=base for the bundled offline model",
-    )
+def _check_own_model(settings: Settings) -> Finding:
+    try:
+        folder = resolve_model(settings.asr, settings.data_dir)
+    except TranscriptionError as e:  # "what is missing; what to run"
+        detail, _, fix = e.message.partition("; ")
+        return fail(detail, fix or "set VIDSCRIBE_ASR__MODEL to a model folder, or to 'base' for the bundled one")
+    if not (Path(folder) / "model.bin").is_file():
+        return fail(f"{folder} holds no model.bin", "pull the model again: vidscribe models pull NAME")
+    return ok(f"{settings.asr.model} in {folder}")
 
 
 def check_store(checkup: Checkup) -> Finding:

