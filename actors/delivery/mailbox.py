@@ -8,13 +8,14 @@ On start-up it resumes every task that reached it and every unsent outbox part.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 
 from actors.delivery.blocks import content_parts, status_parts
 from actors.delivery.lanes import DeliveryLanes
 from actors.delivery.wecom import WeComClient
-from actors.domain.errors import DeliveryError
+from actors.domain.errors import DeliveryError, TaskCancelled
 from actors.domain.outbox import CONTENT_KEY, OutboxBlock
 from actors.domain.priority import PriorityGate
 from actors.domain.task import LLM_STAGES, Delivery, TaskStatus
@@ -131,6 +132,8 @@ class Mailbox:
                 return
             async with self._generation_slots.slot(task.priority, task.created_at):
                 await self._prepare_block(task_id)
+        except TaskCancelled:
+            log.info("task %s: cancelled; nothing is sent for it", task_id)
         except Exception:
             # The task stays in its LLM stage; the next sweep picks it up again.
             log.exception("task %s: preparing the delivery failed", task_id)
@@ -188,6 +191,10 @@ class Mailbox:
             )
 
     async def _block_done(self, block: OutboxBlock, error: DeliveryError | None) -> None:
+        with contextlib.suppress(TaskCancelled):  # cancelled while its last part went out
+            await self._record_block_done(block, error)
+
+    async def _record_block_done(self, block: OutboxBlock, error: DeliveryError | None) -> None:
         if error is not None:
             delivery = Delivery(state="failed", errcode=error.errcode, message=error.message)
             await self._store.update_task(block.task_id, delivery=delivery)

@@ -132,6 +132,13 @@ class LLMError(VidscribeError):
     http_status = 502
 
 
+class TaskCancelled(VidscribeError):
+    """The task was cancelled: whoever works on it stops at its next step and writes nothing more."""
+
+    code = "cancelled"
+    http_status = 409
+
+
 class DeliveryError(VidscribeError):
     """WeCom refused a message; `errcode` is WeCom's own code when there is one."""
 

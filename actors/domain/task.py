@@ -21,10 +21,11 @@ class TaskStatus(StrEnum):
     DELIVERING = "delivering"
     DONE = "done"
     FAILED = "failed"
+    CANCELLED = "cancelled"
 
     @property
     def finished(self) -> bool:
-        return self in (TaskStatus.DONE, TaskStatus.FAILED)
+        return self in (TaskStatus.DONE, TaskStatus.FAILED, TaskStatus.CANCELLED)
 
 
 # Stages owned by the Transcriber pool: a task here is waiting for, or held by, a worker.

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from actors import media
-from actors.domain.errors import NoSpeech
+from actors.domain.errors import NoSpeech, TaskCancelled
 from actors.domain.task import TaskRecord, TaskStatus
 from actors.domain.video import Transcript, TranscriptSource, VideoInfo
 from actors.settings import PipelineSettings
@@ -26,13 +26,18 @@ PROGRESS_INTERVAL_S = 1.0
 
 
 class ProgressReporter:
-    """Forwards progress from a worker thread to the store, at most once a second."""
+    """Forwards progress from a worker thread to the store, at most once a second; raises
+    TaskCancelled in that thread once the store says the task was cancelled (the download or
+    the recognition stops there)."""
 
     def __init__(self, store: StoreClient, task_id: str, loop: asyncio.AbstractEventLoop) -> None:
         self._store, self._task_id, self._loop = store, task_id, loop
         self._last = 0.0
+        self._cancelled = False
 
     def __call__(self, done: float, total: float | None, **detail: float | None) -> None:
+        if self._cancelled:
+            raise TaskCancelled(f"task {self._task_id} was cancelled")
         now = time.monotonic()
         finished = total is not None and done >= total
         if now - self._last < PROGRESS_INTERVAL_S and not finished:
@@ -44,6 +49,8 @@ class ProgressReporter:
     async def _push(self, fraction: float, detail: dict[str, float | None]) -> None:
         try:
             await self._store.update_task(self._task_id, progress=fraction, progress_detail=detail)
+        except TaskCancelled:
+            self._cancelled = True
         except Exception:  # progress is best effort; the stage result is what counts
             log.warning("progress update failed for task %s", self._task_id, exc_info=True)
 

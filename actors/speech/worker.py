@@ -14,7 +14,7 @@ import logging
 import uuid
 from typing import Protocol
 
-from actors.domain.errors import VidscribeError
+from actors.domain.errors import TaskCancelled, VidscribeError
 from actors.domain.task import PRE_LLM_STAGES
 from actors.speech.job import TranscribeJob
 from actors.storage.client import StoreClient
@@ -60,6 +60,8 @@ class TranscribeWorker:
             transcript = await self._job.run(task)
             log.info("task %s: transcript ready (%s, attempt %d)", task.task_id, transcript.source, task.attempts)
             await self._handoff.enqueue(task.task_id)
+        except TaskCancelled:
+            log.info("task %s: cancelled; stopped", task.task_id)
         except VidscribeError as error:
             log.info("task %s failed: %s", task.task_id, error)
             await self._store.fail_task(task.task_id, error.code, error.message)

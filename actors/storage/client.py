@@ -17,7 +17,7 @@ from typing import Any
 
 from actors.domain.outbox import OutboxBlock
 from actors.domain.task import Submission, TaskOptions, TaskRecord, TaskStatus
-from actors.storage.store import Store
+from actors.storage.store import CancelOutcome, Store
 from actors.storage.tasks import QueueFull
 
 
@@ -49,6 +49,9 @@ class StoreClient(ABC):
 
     async def get_task(self, task_id: str) -> TaskRecord | None:
         return await self._call("get_task", task_id)
+
+    async def task_state(self, task_id: str, since: float | None = None) -> TaskRecord | None:
+        return await self._call("task_state", task_id, since)
 
     async def update_task(self, task_id: str, /, **fields: Any) -> TaskRecord:
         return await self._call("update_task", task_id, **fields)
@@ -132,6 +135,12 @@ class StoreClient(ABC):
 
     async def redeliver(self, task_id: str) -> bool:
         return await self._call("redeliver", task_id)
+
+    async def cancel(self, task_id: str) -> CancelOutcome:
+        return await self._call("cancel", task_id)
+
+    async def retry(self, task_id: str) -> bool:
+        return await self._call("retry", task_id)
 
     # -- health
     async def ping(self) -> bool:

@@ -2,7 +2,7 @@
 
 Plain functions over an open sqlite3 connection, called by `OutboxTable` inside its
 transactions (so they never commit themselves). A block moves pending -> sent (every
-part marked) or pending -> abandoned (WeCom refused it for good); only pending blocks
+part marked) or pending -> abandoned (WeCom refused it for good, or the task was cancelled); only pending blocks
 are ever handed out, so a finished block is never sent again.
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 import sqlite3
 import time
 
+from actors.domain.errors import TaskCancelled
 from actors.domain.outbox import CONTENT_KEY, OutboxBlock, OutboxPart
 from actors.domain.priority import Priority, aged_rank_sql, rank_sql
+from actors.domain.task import TaskStatus
 from actors.storage.database import Database
 
 
@@ -110,6 +112,19 @@ def requeue_block(db: sqlite3.Connection, block_id: int) -> None:
     )
 
 
+def stop_unsent_blocks(db: sqlite3.Connection, task_id: str, message: str) -> None:
+    """Abandon the task's blocks that are still to send (a lane that is sending one finishes it)."""
+    db.execute(
+        "UPDATE outbox_blocks SET state = 'abandoned', message = ? WHERE task_id = ? AND state = 'pending'",
+        (message, task_id),
+    )
+
+
+def drop_abandoned_blocks(db: sqlite3.Connection, task_id: str) -> None:
+    """Delete the task's abandoned blocks (their parts go with them): a retry builds them anew."""
+    db.execute("DELETE FROM outbox_blocks WHERE task_id = ? AND state = 'abandoned'", (task_id,))
+
+
 def lanes_with_pending(db: sqlite3.Connection) -> list[str]:
     """Lanes with a block still to send, the longest-waiting first."""
     return [
@@ -158,9 +173,12 @@ class OutboxTable(Database):
     """The `outbox_blocks` and `outbox_parts` tables."""
 
     def add_block(self, task_id: str, lane: str, key: str, parts: list[tuple[str, str]]) -> int:
-        """Queue a block of (content, msgtype) parts on a lane; idempotent on (task_id, key)."""
+        """Queue a block of (content, msgtype) parts on a lane; idempotent on (task_id, key).
+        TaskCancelled for a cancelled task: nothing more is sent for it."""
         with self._tx(write=True) as db:
-            row = db.execute("SELECT priority FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            row = db.execute("SELECT priority, status FROM tasks WHERE task_id = ?", (task_id,)).fetchone()
+            if row is not None and row[1] == TaskStatus.CANCELLED:
+                raise TaskCancelled(f"task {task_id} was cancelled")
             priority = Priority(row[0]) if row else Priority.NORMAL
             return add_block(db, task_id, lane, key, [(c, m) for c, m in parts], priority)
 

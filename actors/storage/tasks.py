@@ -9,13 +9,17 @@ import time
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from actors.domain.errors import VidscribeError
+from actors.domain.errors import TaskCancelled, VidscribeError
 from actors.domain.priority import RANK
 from actors.domain.task import Submission, TaskError, TaskOptions, TaskRecord, TaskStatus
 from actors.storage.cache import fully_cached, task_key
 from actors.storage.database import Database, like_pattern, placeholders
 
 RECORD_FIELDS = tuple(TaskRecord.model_fields)
+# What a live page shows while a task runs; the texts, which can be long, are left out.
+STATE_FIELDS = tuple(
+    name for name in RECORD_FIELDS if name not in {"video", "transcript", "proofread", "summary", "llm_usage"}
+)
 JSON_FIELDS = frozenset(
     {"options", "progress_detail", "video", "transcript", "warnings", "error", "delivery", "llm_usage"}
 )
@@ -158,13 +162,35 @@ class TaskTable(Database):
             found = self._select(db, "task_id = ?", (task_id,))
         return found[0] if found else None
 
+    def task_state(self, task_id: str, since: float | None = None) -> TaskRecord | None:
+        """The task without its texts (video, transcript, proofread, summary left empty): its
+        status, progress, delivery and error, a few hundred bytes however long the video. None
+        when there is no such task, or when it is unchanged since `since` (its `updated_at`,
+        which every write moves): what a live page polls."""
+        with self._tx() as db:
+            row = db.execute(
+                f"SELECT {', '.join(STATE_FIELDS)} FROM tasks"  # noqa: S608 - fixed names
+                " WHERE task_id = ? AND (? IS NULL OR updated_at != ?)",
+                (task_id, since, since),
+            ).fetchone()
+        if row is None:
+            return None
+        data = dict(zip(STATE_FIELDS, row, strict=True))
+        for name in JSON_FIELDS & set(STATE_FIELDS):
+            if data[name] is not None:
+                data[name] = json.loads(data[name])
+        return TaskRecord.model_validate(data)
+
     def update_task(self, task_id: str, /, **fields: Any) -> TaskRecord:
-        """Set any TaskRecord fields (validated) and updated_at; KeyError if the task is unknown."""
+        """Set any TaskRecord fields (validated) and updated_at; KeyError if the task is unknown,
+        TaskCancelled if it was cancelled (its worker stops at this step)."""
         unknown = set(fields) - set(RECORD_FIELDS)
         if unknown or "task_id" in fields:
             raise TypeError(f"update_task() cannot set {sorted(unknown or {'task_id'})}")
         with self._tx(write=True) as db:
             record = self._load(db, task_id)
+            if record.status is TaskStatus.CANCELLED:
+                raise TaskCancelled(f"task {task_id} was cancelled")
             for name, value in fields.items():
                 setattr(record, name, value)  # validate_assignment: dicts become models, bad values raise
             if "updated_at" not in fields:

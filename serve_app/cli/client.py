@@ -61,6 +61,14 @@ def resolve_token(explicit: str | None) -> str | None:
 # -- HTTP --------------------------------------------------------------------------------
 
 
+# command -> (HTTP method, path after /api/task/{id}, what it does)
+TASK_ACTIONS = {
+    "cancel": ("DELETE", "", "cancel a waiting or running task (its messages, once started, finish whole)"),
+    "retry": ("POST", "/retry", "run a failed or cancelled task again, from its first missing step"),
+    "redeliver": ("POST", "/redeliver", "send a finished task's messages to its group again, whole"),
+}
+
+
 class ServiceClient:
     """The few calls the CLI makes, with the API's errors turned into ServiceError."""
 
@@ -79,6 +87,11 @@ class ServiceClient:
     def task(self, task_id: str) -> dict[str, Any]:
         """GET /api/task/{id}."""
         return self._json("GET", f"/api/task/{task_id}")
+
+    def act(self, task_id: str, action: str) -> dict[str, Any]:
+        """One of TASK_ACTIONS on the task; the task as it is afterwards."""
+        method, suffix, _ = TASK_ACTIONS[action]
+        return self._json(method, f"/api/task/{task_id}{suffix}")
 
     def events(self, task_id: str) -> Generator[tuple[str, dict[str, Any]], None, None]:
         """(event, data) pairs of the task's event stream, until the server ends it."""
@@ -275,6 +288,30 @@ def add_status_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     p.add_argument("task_id", metavar="ID", help="task id (as `submit` printed it)")
     _add_connection_flags(p)
     p.set_defaults(handler=run_status)
+
+
+def add_task_action_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register `vidscribe cancel`, `retry` and `redeliver`."""
+    for action, (_, _, does) in TASK_ACTIONS.items():
+        p = commands.add_parser(action, help=does, description=does[0].upper() + does[1:] + ".")
+        p.add_argument("task_id", metavar="ID", help="task id (as `submit` printed it)")
+        _add_connection_flags(p)
+        p.set_defaults(handler=run_task_action, task_action=action)
+
+
+def run_task_action(args: argparse.Namespace) -> int:
+    """Cancel, retry or redeliver a task; prints its status afterwards."""
+    server = resolve_server(args.server)
+    client = ServiceClient(server, resolve_token(args.token))
+    try:
+        view = client.act(args.task_id, args.task_action)
+    finally:
+        client.close()
+    if args.json:
+        print(json.dumps(view, ensure_ascii=False, indent=2))
+    else:
+        print(f"{args.task_action}: task {view['task_id']} is {view['status']}")
+    return 0
 
 
 def run_submit(args: argparse.Namespace) -> int:

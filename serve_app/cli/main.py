@@ -17,7 +17,7 @@ from actors.domain.formats import FORMATS, render
 from actors.domain.video import Transcript
 from actors.speech.recognizer import SpeechRecognizer
 from serve_app.cli.backup import add_backup_commands
-from serve_app.cli.client import add_status_command, add_submit_command
+from serve_app.cli.client import add_status_command, add_submit_command, add_task_action_commands
 from serve_app.cli.doctor import add_doctor_command
 from serve_app.cli.models import add_models_command
 from serve_app.cli.serve import add_serve_command
@@ -156,6 +156,7 @@ COMMANDS: list[Callable[[argparse._SubParsersAction[argparse.ArgumentParser]], N
     add_serve_command,  # serve_app/cli/serve.py
     add_submit_command,  # serve_app/cli/client.py
     add_status_command,
+    add_task_action_commands,  # cancel, retry, redeliver
     add_doctor_command,
     add_backup_commands,  # serve_app/cli/backup.py: backup, restore
     add_models_command,  # serve_app/cli/models.py: models pull, models list

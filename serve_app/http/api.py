@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import PlainTextResponse, Response
 
-from serve_app.http.auth import authorize, client_of
+from serve_app.http.auth import authorize, client_of, own_task
 from serve_app.http.context import edge_of
 from serve_app.http.errors import ApiError, task_or_404
 from serve_app.http.exports import ExportFormat, export_response
@@ -40,8 +40,33 @@ async def submit(body: SubmitRequest, request: Request) -> SubmitResponse:
 
 @router.get("/api/task/{task_id}", response_model=TaskView, dependencies=[Depends(authorize)])
 async def task(task_id: str, request: Request) -> TaskView:
-    """The task: status, progress, video, texts, warnings, error, delivery."""
-    return TaskView.of(await task_or_404(edge_of(request).store, task_id))
+    """The task: status, progress, video, texts, warnings, error, delivery, tokens used."""
+    return TaskView.of(await own_task(request, task_id))
+
+
+@router.delete("/api/task/{task_id}", response_model=TaskView, dependencies=[Depends(authorize)])
+async def cancel(task_id: str, request: Request) -> TaskView:
+    """Cancel a waiting or running task: its worker stops at its next step and nothing more is
+    sent for it. 409 when it is finished, or when its block is part-way out (it finishes whole)."""
+    await own_task(request, task_id)
+    store = edge_of(request).store
+    outcome = await store.cancel(task_id)
+    if outcome == "finished":
+        raise ApiError(409, "already_finished", "the task is finished: nothing to cancel")
+    if outcome == "sending":
+        raise ApiError(409, "being_delivered", "the task's messages are being sent; they finish whole")
+    return TaskView.of(await task_or_404(store, task_id))
+
+
+@router.post("/api/task/{task_id}/retry", status_code=202, response_model=TaskView, dependencies=[Depends(authorize)])
+async def retry(task_id: str, request: Request) -> TaskView:
+    """Run a failed or cancelled task again from its first missing step (stored and cached
+    results are reused); 409 for any other status."""
+    await own_task(request, task_id)
+    edge = edge_of(request)
+    if not await edge.submitter.retry(task_id):
+        raise ApiError(409, "not_retryable", "only a failed or cancelled task can be retried")
+    return TaskView.of(await task_or_404(edge.store, task_id))
 
 
 @router.post(
@@ -50,8 +75,8 @@ async def task(task_id: str, request: Request) -> TaskView:
 async def redeliver(task_id: str, request: Request) -> TaskView:
     """Send the task's content block to its group again, whole (after a parked delivery, or a
     group that lost it); 409 while it has none yet or is sending it."""
+    await own_task(request, task_id)
     store = edge_of(request).store
-    await task_or_404(store, task_id)
     if not await store.redeliver(task_id):
         raise ApiError(409, "nothing_to_redeliver", "the task has no finished delivery to send again")
     return TaskView.of(await task_or_404(store, task_id))
@@ -60,4 +85,4 @@ async def redeliver(task_id: str, request: Request) -> TaskView:
 @router.get("/api/task/{task_id}/transcript", dependencies=[Depends(authorize)])
 async def transcript(task_id: str, request: Request, format: ExportFormat = "txt") -> Response:
     """The transcript as txt, srt, vtt or json, or the whole result as Markdown (md)."""
-    return export_response(await task_or_404(edge_of(request).store, task_id), format)
+    return export_response(await own_task(request, task_id), format)

@@ -17,9 +17,10 @@ from typing import Annotated
 
 from fastapi import Header, Request
 
+from actors.domain.task import TaskRecord
 from actors.util.ratelimit import RateLimiter
 from serve_app.http.context import Edge, edge_of
-from serve_app.http.errors import ApiError
+from serve_app.http.errors import ApiError, task_or_404
 from serve_app.settings import Settings
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -90,3 +91,13 @@ def _rate_limiter(edge: Edge, client: str | None) -> RateLimiter | None:
     if limiter is None:  # routes run on one event loop: no other request gets in between
         limiter = edge.rate_limiters[per_minute] = RateLimiter(per_minute, 60.0)
     return limiter
+
+
+async def own_task(request: Request, task_id: str) -> TaskRecord:
+    """The task, or 404 when it does not exist or belongs to another client than the caller's
+    (a plain API token is the operator's: it sees every task)."""
+    found = await task_or_404(edge_of(request).store, task_id)
+    caller = client_of(request)
+    if caller is not None and found.client != caller:
+        raise ApiError(404, "not_found", "no such task")
+    return found

@@ -19,7 +19,7 @@ from pydantic import BaseModel
 from actors.domain.task import TaskError, TaskRecord, TaskStatus
 from actors.domain.video import TranscriptSource
 from actors.storage.client import StoreClient
-from serve_app.http.auth import authorize, client_of
+from serve_app.http.auth import authorize, client_of, own_task
 from serve_app.http.context import edge_of
 from serve_app.http.errors import ApiError, task_or_404
 
@@ -144,7 +144,10 @@ async def task_events(
     max_s: float | None = None,
 ) -> AsyncIterator[bytes]:
     """Server-sent events for one task: `stage` when the status changes, `progress`
-    when only the progress does, then `end` once it is done or failed."""
+    when only the progress does, then `end` once it is finished.
+
+    Each poll asks for the task's state (no texts) only if it changed since the last one
+    seen: a viewer costs the Store a few bytes per poll, not the whole record."""
     # The module's values are read now, not at import: tests shorten them.
     poll_s = POLL_S if poll_s is None else poll_s
     heartbeat_s = HEARTBEAT_S if heartbeat_s is None else heartbeat_s
@@ -152,14 +155,16 @@ async def task_events(
     yield f"retry: {RETRY_MS}\n\n".encode()
     started = last_sent = time.monotonic()
     last: dict[str, Any] | None = None
+    seen: float | None = None  # updated_at of the state last read
     count = 0
     while time.monotonic() - started < max_s:
+        task = None
         try:
-            task = await store.get_task(task_id)
+            task = await store.task_state(task_id, since=seen)
         except Exception:  # a Store hiccup: keep the stream, try again at the next poll
             log.warning("event stream of task %s: store read failed", task_id, exc_info=True)
-            task = None
         if task is not None:
+            seen = task.updated_at
             current = snapshot(task)
             changed = last is None or {**current, "updated_at": 0} != {**last, "updated_at": 0}
             if changed:
@@ -207,4 +212,5 @@ async def stream_task(store: StoreClient, task_id: str) -> StreamingResponse:
 @router.get("/api/task/{task_id}/events", dependencies=[Depends(authorize)])
 async def task_event_stream(task_id: str, request: Request) -> StreamingResponse:
     """Live stage and progress changes of one task, as server-sent events."""
+    await own_task(request, task_id)
     return await stream_task(edge_of(request).store, task_id)

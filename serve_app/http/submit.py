@@ -38,6 +38,7 @@ class Submitter:
 
     def __init__(self, settings: Settings, store: StoreClient, work: WorkQueue) -> None:
         self._settings = settings
+        self._store = store
         self._work = work
         self._create: GroupCommit[Submission, tuple[TaskRecord, bool] | QueueFull] = GroupCommit(
             lambda batch: store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
@@ -72,6 +73,14 @@ class Submitter:
             # Items already accepted stay; sending the same request again returns them (dedupe).
             raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)})
         return created
+
+    async def retry(self, task_id: str) -> bool:
+        """Queue a failed or cancelled task again and hand the pool a token for it; False when
+        the task is neither."""
+        if not await self._store.retry(task_id):
+            return False
+        self._work.dispatch()
+        return True
 
     def _per_item(self, options: TaskOptions, playlist_items: str | None) -> list[TaskOptions]:
         """`options` as is, or one copy per asked item, all of one series (delivered in order)."""

@@ -44,7 +44,7 @@ CHROMIUM_ARGS = [
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 900}
 WEBHOOK = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=SECRET-ROBOT-KEY"
-PIPELINE = [s.value for s in TaskStatus if s is not TaskStatus.FAILED]
+PIPELINE = [s.value for s in TaskStatus if s not in (TaskStatus.FAILED, TaskStatus.CANCELLED)]
 
 TITLE = "2024 年第三季度产品发布会：新功能一览"
 SUMMARY = "- 发布了三项新功能，重点是离线转写\n- 价格保持不变\n- 下个月开放公测"
@@ -437,6 +437,30 @@ def test_pages_history_view_live_progress_copy_and_download(local_gateway: Local
     assert "任务不存在" in desktop.inner_text("h1")
     desktop.close()
     assert errors == []
+
+
+def test_the_view_page_cancels_and_retries_for_a_token_holder(local_gateway: LocalGateway, chromium: Any) -> None:
+    from playwright.sync_api import expect
+
+    store, base = local_gateway.store, local_gateway.base_url
+    running = new_task(store, "to-cancel", status=TaskStatus.DOWNLOADING, progress=0.2)
+    page = chromium.new_page(viewport=DESKTOP)
+    page.set_default_timeout(15_000)
+    page.goto(f"{base}/view/{running}")
+    page.wait_for_selector("#progress-box:not([hidden])")
+    assert page.is_hidden("#actions")  # the link alone reads the task, it does not change it
+    page.evaluate(f"localStorage.setItem('vidscribe.token', '{local_gateway.token}')")  # as the submit page does
+    page.reload()
+    expect(page.locator("button[data-action='cancel']")).to_be_visible()
+    assert page.is_hidden("button[data-action='retry']")
+    page.click("button[data-action='cancel']")
+    expect(page.locator("#meta .badge")).to_have_text("已取消")
+    assert page.is_hidden("button[data-action='cancel']")
+    page.click("button[data-action='retry']")
+    expect(page.locator("#meta .badge")).to_have_text("排队中")
+    task = store.get_task(running)
+    assert task is not None and task.status is TaskStatus.QUEUED
+    page.close()
 
 
 @pytest.mark.slow

@@ -14,6 +14,7 @@ const VS = (() => {
     delivering: "发送到群",
     done: "完成",
     failed: "失败",
+    cancelled: "已取消",
   };
   const SOURCES = { subtitles: "平台字幕", asr: "语音识别", cache: "缓存" };
 
@@ -128,11 +129,11 @@ const VS = (() => {
   }
 
   function isRunning(status) {
-    return status !== "done" && status !== "failed";
+    return status !== "done" && status !== "failed" && status !== "cancelled";
   }
 
   function badge(status) {
-    const kind = status === "done" ? "done" : status === "failed" ? "failed" : "running";
+    const kind = status === "done" ? "done" : status === "failed" || status === "cancelled" ? "failed" : "running";
     return el("span", { className: "badge " + kind, text: LABELS[status] || status, dataset: { status } });
   }
 

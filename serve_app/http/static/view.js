@@ -14,6 +14,12 @@
     ["json", "JSON"],
   ];
   const USAGE_STEPS = { proofread: "校对 proofread", summary: "总结 summary" };
+  // What each button asks of the API (with the stored token), and when it applies.
+  const ACTIONS = {
+    cancel: { method: "DELETE", path: "", when: (d) => VS.isRunning(d.status) },
+    retry: { method: "POST", path: "/retry", when: (d) => d.status === "failed" || d.status === "cancelled" },
+    redeliver: { method: "POST", path: "/redeliver", when: (d) => !VS.isRunning(d.status) && d.delivery.parts_total > 0 },
+  };
   let current = null; // the last /data answer
   let events = null;
   let pollTimer = null;
@@ -67,6 +73,7 @@
       parts.pop();
     }
     $("meta").replaceChildren(...parts);
+    showActions(data);
     showProgress({ status: data.status, progress: data.progress, delivery: { sent: data.delivery.parts_sent, total: data.delivery.parts_total } });
     if (!VS.isRunning(data.status)) document.title = `${title} · vidscribe`;
 
@@ -97,6 +104,31 @@
           VS.el("a", { className: "button", href: `${base}/transcript?format=${format}`, download: "", text: label, dataset: { format } }),
         ),
       );
+    }
+  }
+
+  // Buttons only for a visitor with an API token (the submit page stores it): the link alone
+  // lets one read the task, not change it.
+  function showActions(data) {
+    let any = false;
+    for (const [name, action] of Object.entries(ACTIONS)) {
+      const button = document.querySelector(`button[data-action="${name}"]`);
+      button.hidden = !VS.token() || !action.when(data);
+      any = any || !button.hidden;
+    }
+    $("actions").hidden = !any;
+  }
+
+  async function act(name) {
+    const action = ACTIONS[name];
+    const url = "/api/task/" + encodeURIComponent(taskId) + action.path;
+    try {
+      const data = await VS.api(url, { method: action.method, auth: true });
+      $("action-result").textContent = VS.LABELS[data.status] || data.status;
+      await refresh();
+      if (VS.isRunning(data.status) && !events) follow();
+    } catch (error) {
+      $("action-result").textContent = `${error.message} [${error.code}]`;
     }
   }
 
@@ -149,6 +181,8 @@
   }
 
   document.addEventListener("click", async (event) => {
+    const actionButton = event.target.closest("button[data-action]");
+    if (actionButton) return act(actionButton.dataset.action);
     const button = event.target.closest("button[data-copy]");
     if (!button || !current) return;
     const what = button.dataset.copy;
