@@ -4,7 +4,10 @@ the CLI, and a worker and a mailbox that stop when their task is cancelled."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +22,11 @@ from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.speech.job import ProgressReporter, TranscribeJob
 from actors.speech.worker import TranscribeWorker
 from actors.storage.client import LocalStoreClient
-from actors.storage.store import Store
+from actors.storage.store import STORE_FILE, Store
 from serve_app.cli.main import main
 from serve_app.settings import Settings
 from tests.support.local_gateway import LocalGateway
-from tests.support.video_site import SPEECH_EN_AUDIO, VideoSite
+from tests.support.video_site import SPEECH_EN_AUDIO, SPEECH_EN_VTT, VideoSite
 from tests.support.wecom_receiver import WeComReceiver, assert_contiguous_blocks
 
 TEAM_A, TEAM_B = "team-a-token", "team-b-token"
@@ -151,6 +154,49 @@ def test_the_cli_cancels_and_retries(local_gateway: LocalGateway, capsys: pytest
     assert "[already_finished]" in capsys.readouterr().err
     assert main(["retry", task_id, *flags]) == 0
     assert capsys.readouterr().out == f"retry: task {task_id} is queued\n"
+
+
+# -- the live app --------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_on_the_live_app_a_cancelled_download_stops_and_a_retried_failure_completes(
+    service_factory: Any, video_site: VideoSite, wecom: WeComReceiver
+) -> None:
+    service = service_factory()
+    name = uuid.uuid4().hex[:8]
+    slow = video_site.add_video(f"slow-{name}", SPEECH_EN_AUDIO, title=f"Slow {name}", throttle_bps=5_000)
+    flaky = video_site.add_video(f"flaky-{name}", subtitles_vtt=SPEECH_EN_VTT, title=f"Flaky {name}")
+    video_site.fail_first(flaky, [404])  # the first look finds nothing
+    cancelled, retried = (service.submit(url).json()["task_id"] for url in (slow, flaky))
+
+    deadline = time.monotonic() + 60
+    while not service.task(cancelled)["progress"].get("downloaded_bytes"):
+        assert time.monotonic() < deadline, "the download never started"
+        time.sleep(0.2)
+    answer = httpx.delete(f"{service.base_url}/api/task/{cancelled}", headers=service.auth, timeout=30)
+    assert answer.status_code == 200 and answer.json()["status"] == "cancelled"
+
+    failed = service.wait_finished([retried])[retried]
+    assert (failed["status"], failed["error"]["code"]) == ("failed", "video_not_found")
+    answer = httpx.post(f"{service.base_url}/api/task/{retried}/retry", headers=service.auth, timeout=30)
+    assert answer.status_code == 202 and answer.json()["status"] == "queued"
+    done = service.wait_finished([retried])[retried]
+    assert (done["status"], done["source"], done["error"]) == ("done", "subtitles", None)
+
+    media = video_site.media_path(f"slow-{name}")
+    assert service.task(cancelled)["status"] == "cancelled"
+    _wait_released(service.data_dir / STORE_FILE, cancelled)  # its worker has stopped, not only the record
+    assert video_site.requested(media) == 1  # its one download was stopped, not started again
+    assert_contiguous_blocks(wecom.messages("group-a"), expected_titles=[f"Flaky {name}"])
+
+
+def _wait_released(database: Path, task_id: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+        while db.execute("SELECT lease_owner FROM tasks WHERE task_id = ?", (task_id,)).fetchone()[0]:
+            assert time.monotonic() < deadline, f"no worker let go of task {task_id}"
+            time.sleep(0.2)
 
 
 # -- the worker and the mailbox stop -------------------------------------------------------------

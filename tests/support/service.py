@@ -21,7 +21,7 @@ import pytest
 from serve_app.cli.serve import DEFAULT_CONFIG, HEAD_RESOURCE, load_app_config
 
 TOKEN = "test-token-0123456789"
-FINISHED = ("done", "failed")
+FINISHED = {"done", "failed", "cancelled"}
 
 
 def free_port() -> int:
