@@ -1,0 +1,112 @@
+"""A message to the smart robot becomes work: its links are submitted like API requests
+(through the Gateway's submit path) with the chat as their delivery lane, and the message
+is answered at once with what was accepted, or why not."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from typing import Protocol
+
+from pydantic import BaseModel
+
+from actors.delivery.bot.frames import ChatMessage
+from actors.delivery.bot.links import extract_links, strip_mention
+from actors.delivery.bot.sender import chat_lane
+from actors.delivery.bot.settings import WeComBotSettings
+from actors.delivery.markup import inert
+
+log = logging.getLogger(__name__)
+
+REMEMBERED_MSGIDS = 2048  # WeCom redelivers an unanswered callback within seconds
+
+HELP = (
+    "发我一个视频链接（B站、抖音、YouTube、小红书……，整段分享文字也行），我会把转录、校对和总结发到这里。\n"
+    "一条消息里可以有多个链接。"
+)
+REFUSALS = {
+    "invalid_url": "不是有效的链接",
+    "forbidden_url": "不允许的地址",
+    "queue_full": "排队的任务太多，请稍后再发",
+}
+
+
+class LinkOutcome(BaseModel):
+    """What became of one link: its task (new or already running), or why it was refused."""
+
+    url: str
+    task_id: str | None = None
+    view_url: str | None = None
+    existing: bool = False
+    code: str | None = None
+    message: str | None = None
+
+
+class ChatSubmitter(Protocol):
+    """The submit path (SSRF guard, limits, dedupe) for links that came from a chat."""
+
+    async def submit_chat(self, links: list[str], lane: str) -> list[LinkOutcome]:
+        """One outcome per link, in order; each accepted link's task is delivered to `lane`."""
+        ...
+
+
+Answer = Callable[[ChatMessage, str], Awaitable[None]]
+
+
+class ChatIntake:
+    """Handles each message once (by msgid): submit its links, answer it."""
+
+    def __init__(self, settings: WeComBotSettings, submitter: ChatSubmitter, answer: Answer) -> None:
+        self._settings = settings
+        self._submitter = submitter
+        self._answer = answer
+        self._seen: OrderedDict[str, None] = OrderedDict()
+
+    async def handle(self, message: ChatMessage) -> None:
+        if message.msgid:
+            if message.msgid in self._seen:
+                log.info("WeCom smart robot: message %s delivered again; ignored", message.msgid)
+                return
+            self._seen[message.msgid] = None
+            while len(self._seen) > REMEMBERED_MSGIDS:
+                self._seen.popitem(last=False)
+        await self._answer(message, await self._reply_to(message))
+
+    async def _reply_to(self, message: ChatMessage) -> str:
+        allowed = self._settings
+        if allowed.allowed_chats and message.chatid not in allowed.allowed_chats:
+            return "这个会话没有开通视频转录，请联系管理员。"
+        if allowed.allowed_users and message.userid not in allowed.allowed_users:
+            return "你还没有开通视频转录，请联系管理员。"
+        links = extract_links(strip_mention(message.text))
+        if not links:
+            return HELP
+        try:
+            outcomes = await self._submitter.submit_chat(links, chat_lane(message.chatid))
+        except Exception:
+            log.exception("WeCom smart robot: submitting the links of a message failed")
+            return "暂时无法接收，请稍后再发一次。"
+        return answer_text(outcomes)
+
+
+def answer_text(outcomes: list[LinkOutcome]) -> str:
+    """The answer to a message: each link accepted (with its view page) or refused (why)."""
+    lines: list[str] = []
+    accepted = [o for o in outcomes if o.task_id is not None]
+    if accepted:
+        lines.append(f"已接收 {len(accepted)} 个链接，完成后发到这里：")
+    for outcome in outcomes:
+        link = inert(outcome.url)
+        if outcome.task_id is not None:
+            state = "（已在处理中）" if outcome.existing else ""
+            lines.append(f"- {link}{state} [查看进度]({outcome.view_url})")
+        else:
+            why = REFUSALS.get(outcome.code or "", inert(outcome.message or "无法处理"))
+            lines.append(f"- 未接收 {link}：{why}")
+    return "\n".join(lines)
+
+
+def stream_id() -> str:
+    return secrets.token_hex(8)
