@@ -9,8 +9,10 @@ from __future__ import annotations
 from fastapi import FastAPI
 from ray.serve.handle import DeploymentHandle
 
+from actors.delivery.bot.intake import LinkOutcome
 from actors.storage.client import HandleStoreClient
 from serve_app.http.app import create_app
+from serve_app.http.context import edge_of_app
 from serve_app.settings import Settings
 
 
@@ -36,6 +38,10 @@ class Gateway:
         self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle, sender: DeploymentHandle
     ) -> None:
         self._app = create_app(settings, HandleStoreClient(store), RayWorkQueue(transcriber, sender))
+
+    async def submit_chat(self, links: list[str], lane: str) -> list[LinkOutcome]:
+        """Links a member sent the smart robot (called by the LLMSender, which holds its connection)."""
+        return await edge_of_app(self._app).submitter.submit_chat(links, lane)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

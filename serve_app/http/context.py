@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
-from fastapi import Request
+from fastapi import FastAPI, Request
 
 from actors.storage.client import StoreClient
 from actors.util.ratelimit import RateLimiter
@@ -28,4 +28,9 @@ class Edge:
 
 def edge_of(request: Request) -> Edge:
     """The app's `Edge`."""
-    return cast(Edge, request.app.state.edge)
+    return edge_of_app(request.app)
+
+
+def edge_of_app(app: FastAPI) -> Edge:
+    """The `Edge` of an app made by `create_app`."""
+    return cast(Edge, app.state.edge)

@@ -28,6 +28,9 @@ from actors.delivery.bot.frames import ChatMessage, Frame
 from actors.delivery.bot.settings import WeComBotSettings
 
 log = logging.getLogger(__name__)
+# websockets logs frame contents at DEBUG, and the subscribe frame holds the secret: never below INFO.
+_wire_log = logging.getLogger(f"{__name__}.wire")
+_wire_log.setLevel(logging.INFO)
 
 MISSED_PINGS = 2  # unanswered pings after which the connection counts as lost (as the SDK)
 
@@ -161,7 +164,9 @@ class BotConnection:
                 failures = 0
                 continue
             except BotRefused as error:
-                reason = f"subscribe refused: {error}; check VIDSCRIBE_WECOM_BOT__BOT_ID and __SECRET"
+                reason = (
+                    f"subscribe refused: {error}; check VIDSCRIBE_WECOM_BOT__BOT_ID and VIDSCRIBE_WECOM_BOT__SECRET"
+                )
             except (OSError, TimeoutError, BotUnavailable, websockets.WebSocketException) as error:
                 reason = f"{type(error).__name__}: {error}"
             failures = 0 if self.state is BotState.ONLINE else failures + 1
@@ -175,7 +180,12 @@ class BotConnection:
         """One connection's life: returns when WeCom closes it, raises on any other end."""
         timeout = self._settings.ack_timeout_s
         async with connect(
-            self._settings.ws_url, ssl=self._ssl, open_timeout=timeout, ping_interval=None, max_size=2**22
+            self._settings.ws_url,
+            ssl=self._ssl,
+            open_timeout=timeout,
+            ping_interval=None,
+            max_size=2**22,
+            logger=_wire_log,
         ) as ws:
             reader = asyncio.create_task(self._read(ws), name="wecom-bot-reader")
             try:

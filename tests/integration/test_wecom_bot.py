@@ -1,0 +1,239 @@
+"""The smart robot against the local stand-in of WeCom's long-connection server (TLS, own CA):
+the real connection, the real submit path over a real SQLite Store, the real mailbox and fake
+LLM. No Ray: the LLMSender is a thin shell around `Mailbox`; the test plays the Transcriber."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from actors.delivery.bot.connection import BotState
+from actors.delivery.mailbox import Mailbox
+from actors.domain.task import TaskStatus
+from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
+from actors.storage.client import LocalStoreClient
+from actors.storage.store import Store
+from serve_app.http.submit import Submitter
+from serve_app.settings import Settings
+from tests.support.local_gateway import RecordingWorkQueue
+from tests.support.wecom_bot_server import WeComBotServer
+from tests.support.wecom_receiver import assert_contiguous_blocks
+
+SENTENCE = "今天我们来聊一聊视频转录，这个系统会先下载音频，然后识别语音并校对文字。"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    db = Store(tmp_path / "vidscribe.db")
+    yield db
+    db.close()
+
+
+def settings_for(tmp_path: Path, server: WeComBotServer, fake_llm: Any, **bot: Any) -> Settings:
+    llm = {
+        "base_url": fake_llm.base_url,
+        "proofread_model": "fake-proofread",
+        "summary_model": "fake-summary",
+        "timeout_s": 5,
+        "retry_base_s": 0.02,
+        "max_retries": 2,
+        "chunk_chars": 1500,
+        "summary_min_chars": 100,
+    }
+    ca_file = server.write_ca(tmp_path / "ca.pem")
+    return Settings(
+        data_dir=tmp_path, public_url="https://vs.example", llm=llm, wecom_bot=server.settings(ca_file, **bot)
+    )
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def running(settings: Settings, store: Store) -> AsyncIterator[Mailbox]:
+    client = LocalStoreClient(store)
+    mailbox = Mailbox(settings, client, chat_submitter=Submitter(settings, client, RecordingWorkQueue()))
+    mailbox.start()
+    try:
+        yield mailbox
+    finally:
+        await mailbox.close()
+
+
+async def ask(server: WeComBotServer, text: str, **where: Any) -> str:
+    """Post a member's message and wait for the robot's answer."""
+    req_id = await asyncio.to_thread(server.post, text, **where)
+    return await asyncio.to_thread(server.wait_answer, req_id)
+
+
+def transcribe(store: Store, task_id: str, title: str, sentences: int) -> None:
+    """What the Transcriber would have done."""
+    task = store.get_task(task_id)
+    assert task is not None
+    video = VideoInfo(url=task.url, platform="example", video_id=task_id, title=title, duration=60)
+    text = SENTENCE * sentences
+    transcript = Transcript(segments=[Segment(start=0, end=60, text=text)], language="zh", source=TranscriptSource.ASR)
+    store.update_task(task_id, video=video, transcript=transcript, source=transcript.source)
+    store.update_task(task_id, status=TaskStatus.TRANSCRIBING)
+
+
+async def wait_done(store: Store, task_id: str, timeout: float = 30) -> None:
+    def done() -> bool:
+        task = store.get_task(task_id)
+        return task is not None and task.status.finished and not store.lanes_with_pending()
+
+    await until(done, timeout, f"task {task_id} delivered")
+
+
+def only_task(store: Store) -> str:
+    tasks = store.unfinished_tasks()
+    assert len(tasks) == 1, tasks
+    return tasks[0].task_id
+
+
+async def test_link_in_a_chat_is_answered_and_its_block_arrives_there(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
+        await until(server.online, what="subscribed")
+        started = time.monotonic()
+        answer = await ask(server, "@vidscribe 【好视频-哔哩哔哩】 https://b23.tv/AbCd1 看看", chatid="group1")
+        answered_s = time.monotonic() - started
+        task_id = only_task(store)
+        assert answer.startswith("已接收 1 个链接")
+        assert f"[查看进度](https://vs.example/view/{task_id})" in answer
+        task = store.get_task(task_id)
+        assert task is not None and task.url == "https://b23.tv/AbCd1" and task.webhook == "wecom-bot:group1"
+
+        transcribe(store, task_id, "好视频", 60)
+        await mailbox.enqueue(task_id)
+        await wait_done(store, task_id)
+    counts = assert_contiguous_blocks(server.messages("group1"), expected_titles=["好视频"])
+    assert counts["好视频"]["校对"] >= 2 and counts["好视频"]["总结"] >= 1
+    assert all(len(m.encode()) <= 4096 for m in server.messages("group1"))
+    assert server.messages("group1")[-1].endswith(f"[查看全文](https://vs.example/view/{task_id})")
+    assert answered_s < 2, answered_s
+
+
+async def test_help_refusals_and_a_repeated_callback(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm, allowed_chats="group1,alice", allowed_users="alice")
+    async with running(settings, store):
+        await until(server.online, what="subscribed")
+        assert (await ask(server, "@vidscribe 你好")).startswith("发我一个视频链接")
+        refused = await ask(server, f"@vidscribe http://127.0.0.1:8080/v https://x.example/{'a' * 3000}")
+        assert refused.split("\n") == [
+            "- 未接收 http://127.0.0.1:8080/v：不允许的地址",
+            f"- 未接收 https://x.example/{'a' * 3000}：不是有效的链接",
+        ]
+        assert "没有开通" in await ask(server, "@vidscribe https://v.example/1", chatid="group2")
+        assert "没有开通" in await ask(server, "@vidscribe https://v.example/1", userid="mallory")
+        assert not store.unfinished_tasks()
+
+        # one-to-one chat: the chat is the member
+        assert (await ask(server, "https://v.example/1", chatid="alice")).startswith("已接收 1 个链接")
+        assert only_task(store) and store.unfinished_tasks()[0].webhook == "wecom-bot:alice"
+
+        # WeCom delivers a callback again: no second task, no second answer
+        first = await asyncio.to_thread(server.post, "@vidscribe https://v.example/2", msgid="m-dup")
+        await asyncio.to_thread(server.wait_answer, first)
+        again = await asyncio.to_thread(server.post, "@vidscribe https://v.example/2", msgid="m-dup")
+        await asyncio.sleep(0.5)
+        assert not server.answers.get(again)
+        assert len(store.unfinished_tasks()) == 2
+
+        # the same link from another message while its task runs: that task, no new one
+        assert "（已在处理中）" in await ask(server, "@vidscribe https://v.example/2")
+        assert len(store.unfinished_tasks()) == 2
+
+
+async def test_queue_full_is_said(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm).model_copy(update={"max_queued_tasks": 1})
+    async with running(settings, store):
+        await until(server.online, what="subscribed")
+        answer = await ask(server, "@vidscribe https://v.example/1 https://v.example/2")
+        assert answer.split("\n")[1:] == [
+            f"- https://v.example/1 [查看进度](https://vs.example/view/{only_task(store)})",
+            "- 未接收 https://v.example/2：排队的任务太多，请稍后再发",
+        ]
+
+
+async def test_wrong_secret_keeps_retrying_and_says_why(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = wecom_bot_server
+    caplog.set_level(logging.DEBUG)
+    settings = settings_for(tmp_path, server, fake_llm, secret="not-the-secret-XYZ", reconnect_max_s=0.5)
+    async with running(settings, store) as mailbox:
+        await until(lambda: len(server.subscribes) >= 3, what="three subscribe attempts")
+        robot = mailbox.robot
+        assert robot is not None and robot.connection.state in (BotState.OFFLINE, BotState.CONNECTING)
+        assert not server.online()
+    assert "subscribe refused: errcode 40001 (invalid secret)" in caplog.text
+    assert "VIDSCRIBE_WECOM_BOT__SECRET" in caplog.text
+    assert "not-the-secret-XYZ" not in caplog.text and server.bots["bot1"] not in caplog.text
+
+
+@pytest.mark.parametrize("cut", ["abort", "close"])
+async def test_connection_cut_mid_block_is_resumed_whole(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, cut: str
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
+        await until(server.online, what="subscribed")
+        await ask(server, "@vidscribe https://v.example/long")
+        task_id = only_task(store)
+        server.cut_at_push = (3, cut)  # the third message of the block cuts the connection
+        transcribe(store, task_id, "长视频", 120)
+        await mailbox.enqueue(task_id)
+        await wait_done(store, task_id)
+    counts = assert_contiguous_blocks(server.messages("group1"), expected_titles=["长视频"])
+    assert sum(counts["长视频"].values()) >= 4
+    assert server.accepted_subscribes() == 2
+
+
+async def test_unanswered_pings_reconnect(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm, ack_timeout_s=0.5), store):
+        await until(server.online, what="subscribed")
+        server.ack_pings = False
+        await until(lambda: server.pings >= 2, what="two pings")
+        server.ack_pings = True
+        await until(lambda: server.accepted_subscribes() == 2, timeout=10, what="a new subscribe")
+        assert (await ask(server, "@vidscribe 你好")).startswith("发我一个视频链接")
+
+
+async def test_another_instance_taking_over_is_not_fought(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm, replaced_backoff_s=2), store) as mailbox:
+        await until(server.online, what="subscribed")
+        robot = mailbox.robot
+        assert robot is not None
+        await asyncio.to_thread(server.take_over)
+        await until(lambda: robot.connection.state is BotState.REPLACED, what="replaced")
+        await asyncio.sleep(1.0)
+        assert server.accepted_subscribes() == 1  # backing off, not fighting
+        await until(lambda: server.accepted_subscribes() == 2, timeout=5, what="back after the backoff")
+    assert "another instance subscribed this robot" in caplog.text
