@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
@@ -15,6 +16,13 @@ if TYPE_CHECKING:
     from serve_app.http.submit import Submitter
 
 
+RobotStatus = Callable[[], Awaitable[dict[str, str] | None]]  # the smart robot's connection, None: not configured
+
+
+async def _no_robot() -> dict[str, str] | None:
+    return None
+
+
 @dataclass
 class Edge:
     """The settings, the Store, the submit logic and the accepted tokens of this app."""
@@ -24,6 +32,7 @@ class Edge:
     submitter: Submitter
     identities: list[tuple[str, str | None]]  # (token, client or None)
     rate_limiters: dict[int, RateLimiter] = field(default_factory=dict)  # by submissions per minute
+    robot_status: RobotStatus = _no_robot
 
 
 def edge_of(request: Request) -> Edge:

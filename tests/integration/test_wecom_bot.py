@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from actors.delivery.bot.connection import BotState
@@ -20,6 +21,7 @@ from actors.domain.task import TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
+from serve_app.http.app import create_app
 from serve_app.http.submit import Submitter
 from serve_app.settings import Settings
 from tests.support.local_gateway import RecordingWorkQueue
@@ -237,3 +239,30 @@ async def test_another_instance_taking_over_is_not_fought(
         assert server.accepted_subscribes() == 1  # backing off, not fighting
         await until(lambda: server.accepted_subscribes() == 2, timeout=5, what="back after the backoff")
     assert "another instance subscribed this robot" in caplog.text
+
+
+async def test_health_details_show_the_connection(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm)
+    async with running(settings, store) as mailbox:
+        robot = mailbox.robot
+        assert robot is not None
+
+        async def status() -> dict[str, str] | None:
+            return robot.status()
+
+        app = create_app(settings, LocalStoreClient(store), RecordingWorkQueue(), robot_status=status)
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw.test") as client:
+            await until(server.online, what="subscribed")
+            assert (await client.get("/healthz")).text == "ok"
+            details = (await client.get("/healthz", params={"details": "true"})).json()
+            assert details == {"store": "ok", "wecom_bot": {"state": "online", "reason": "subscribed"}}
+            await asyncio.to_thread(server.drop)
+            await until(lambda: robot.connection.state is not BotState.ONLINE, what="offline")
+            details = (await client.get("/healthz", params={"details": "true"})).json()
+            assert details["wecom_bot"]["state"] in ("offline", "connecting")
+        plain = create_app(settings, LocalStoreClient(store), RecordingWorkQueue())
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://gw.test") as client:
+            assert (await client.get("/healthz", params={"details": "true"})).json()["wecom_bot"] is None
