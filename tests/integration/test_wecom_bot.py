@@ -16,11 +16,14 @@ import httpx
 import pytest
 
 from actors.delivery.bot.connection import BotState
+from actors.delivery.bot.settings import WeComBotSettings
 from actors.delivery.mailbox import Mailbox
 from actors.domain.task import TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
 from actors.storage.store import Store
+from serve_app.cli import doctor
+from serve_app.cli.doctor_bot import wecom_bot_verdict
 from serve_app.http.app import create_app
 from serve_app.http.submit import Submitter
 from serve_app.settings import Settings
@@ -266,3 +269,17 @@ async def test_health_details_show_the_connection(
         plain = create_app(settings, LocalStoreClient(store), RecordingWorkQueue())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=plain), base_url="http://gw.test") as client:
             assert (await client.get("/healthz", params={"details": "true"})).json()["wecom_bot"] is None
+
+
+def test_doctor_checks_reachability_without_subscribing(tmp_path: Path, wecom_bot_server: WeComBotServer) -> None:
+    server = wecom_bot_server
+    ca_file = server.write_ca(tmp_path / "ca.pem")
+    assert wecom_bot_verdict(WeComBotSettings())[0] == "ok"
+    assert wecom_bot_verdict(WeComBotSettings(bot_id="bot1"))[0] == "FAIL"
+    status, detail, _ = wecom_bot_verdict(WeComBotSettings(**server.settings(ca_file)))
+    assert (status, server.subscribes) == ("ok", [])  # a subscribe would take the robot from the service
+    assert "reachable" in detail
+    status, detail, _ = wecom_bot_verdict(WeComBotSettings(**{**server.settings(ca_file), "ca_file": None}))
+    assert status == "FAIL" and "CERTIFICATE_VERIFY_FAILED" in detail  # its own CA is needed
+    settings = Settings(data_dir=tmp_path, wecom_bot=server.settings(ca_file))
+    assert server.bots["bot1"] in doctor.secrets_of(settings)  # scrubbed from whatever doctor prints

@@ -76,6 +76,15 @@ def ssl_context(settings: WeComBotSettings) -> ssl.SSLContext | None:
     return context
 
 
+async def handshake(settings: WeComBotSettings) -> None:
+    """Open a connection to ws_url and close it, without subscribing: a subscribe would take the
+    robot from a running service. OSError, TimeoutError or a WebSocketException when it fails."""
+    async with connect(
+        settings.ws_url, ssl=ssl_context(settings), open_timeout=settings.ack_timeout_s, logger=_wire_log
+    ):
+        pass
+
+
 class BotConnection:
     """Holds the connection (`start()`), hands each message to `on_message`, answers `request`s."""
 

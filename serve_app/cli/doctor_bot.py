@@ -1,0 +1,52 @@
+"""`vidscribe doctor`'s check of the WeCom smart robot: configured, and WeCom's long-connection
+server reachable over TLS with the configured CAs. It does not subscribe: a subscribe would take
+the robot from a running service, which reports its own connection at /healthz?details=true."""
+
+from __future__ import annotations
+
+import asyncio
+
+import websockets
+
+from actors.delivery.bot.connection import handshake
+from actors.delivery.bot.settings import OFFICIAL_WS_URL, WeComBotSettings
+
+Verdict = tuple[str, str, str]  # (ok | warn | FAIL, what was found, the fix)
+
+BOT_FIX = (
+    "WeCom admin console: 应用管理 → 智能机器人 → create one with API mode 'long connection' (长连接), "
+    "then set VIDSCRIBE_WECOM_BOT__BOT_ID and VIDSCRIBE_WECOM_BOT__SECRET"
+)
+
+
+def ok(detail: str) -> Verdict:
+    return ("ok", detail, "")
+
+
+def warn(detail: str, fix: str) -> Verdict:
+    return ("warn", detail, fix)
+
+
+def fail(detail: str, fix: str) -> Verdict:
+    return ("FAIL", detail, fix)
+
+
+def wecom_bot_verdict(bot: WeComBotSettings) -> Verdict:
+    """Off, or the long-connection server answers a WebSocket handshake."""
+    if not bot.enabled:
+        if bot.bot_id or bot.secret is not None:
+            return fail("only one of the smart robot's Bot ID and Secret is set", BOT_FIX)
+        return ok("smart robot off (members send links through the API, the page or the CLI)")
+    if bot.ca_file is not None and not bot.ca_file.is_file():
+        return fail(f"CA file {bot.ca_file} does not exist", "point VIDSCRIBE_WECOM_BOT__CA_FILE at a PEM file")
+    try:
+        asyncio.run(handshake(bot))
+    except (OSError, TimeoutError, websockets.WebSocketException) as error:
+        fix = "check the network to it (a proxy or firewall may block WebSockets)"
+        if bot.ws_url != OFFICIAL_WS_URL:
+            fix += f"; unset VIDSCRIBE_WECOM_BOT__WS_URL for WeCom's own ({OFFICIAL_WS_URL})"
+        return fail(f"{bot.ws_url} not reachable: {type(error).__name__}: {error}", fix)
+    shown = f"bot {bot.bot_id}: {bot.ws_url} reachable"
+    if not bot.ws_url.startswith("wss://"):
+        return warn(f"{shown} over plain ws://: the secret travels unencrypted", "use wss://")
+    return ok(f"{shown}; the service's connection: GET /healthz?details=true")
