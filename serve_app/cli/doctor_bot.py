@@ -14,8 +14,8 @@ from actors.delivery.bot.settings import OFFICIAL_WS_URL, WeComBotSettings
 Verdict = tuple[str, str, str]  # (ok | warn | FAIL, what was found, the fix)
 
 BOT_FIX = (
-    "WeCom admin console: 应用管理 → 智能机器人 → create one with API mode 'long connection' (长连接), "
-    "then set VIDSCRIBE_WECOM_BOT__BOT_ID and VIDSCRIBE_WECOM_BOT__SECRET"
+    "in the WeCom admin console create a smart robot (智能机器人) in API mode with a long connection (长连接), "
+    "then set both VIDSCRIBE_WECOM_BOT__BOT_ID and VIDSCRIBE_WECOM_BOT__SECRET from its page (README: smart robot)"
 )
 
 
