@@ -71,7 +71,7 @@ class Submitter:
         for task, new in created:
             if new:
                 self._work.dispatch()
-                if self._settings.notices.accepted:
+                if self._settings.notices.accepted and lane is None:  # a chat's robot answered already
                     self._work.announce(task.task_id)
         full = next((result for result in accepted if isinstance(result, QueueFull)), None)
         if full is not None:

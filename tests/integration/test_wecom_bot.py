@@ -283,3 +283,43 @@ def test_doctor_checks_reachability_without_subscribing(tmp_path: Path, wecom_bo
     assert status == "FAIL" and "CERTIFICATE_VERIFY_FAILED" in detail  # its own CA is needed
     settings = Settings(data_dir=tmp_path, wecom_bot=server.settings(ca_file))
     assert server.bots["bot1"] in doctor.secrets_of(settings)  # scrubbed from whatever doctor prints
+
+
+@pytest.mark.parametrize("client_rate", [3, 30])
+async def test_a_chat_gets_at_most_its_rate(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, client_rate: int
+) -> None:
+    """WeCom's limit is per chat (here 3 a second); kept by the client (3), or learnt from 45009 (30)."""
+    server = wecom_bot_server
+    server.limit, server.window_s = 3, 1.0
+    settings = settings_for(tmp_path, server, fake_llm, rate_per_window=client_rate, window_s=1)
+    async with running(settings, store) as mailbox:
+        await until(server.online, what="subscribed")
+        await ask(server, "@vidscribe https://v.example/many")
+        task_id = only_task(store)
+        transcribe(store, task_id, "多条", 120)
+        await mailbox.enqueue(task_id)
+        await wait_done(store, task_id)
+    counts = assert_contiguous_blocks(server.messages("group1"), expected_titles=["多条"])
+    assert sum(counts["多条"].values()) >= 5
+    if client_rate == 3:
+        assert server.refused == []  # paced by the client
+    else:
+        assert set(server.refused) == {45009}  # refused, waited a window, sent
+    assert store.get_task(task_id).status is TaskStatus.DONE  # type: ignore[union-attr]
+
+
+async def test_a_failed_task_is_told_in_its_chat(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
+        await until(server.online, what="subscribed")
+        await ask(server, "@vidscribe https://v.example/<@all>", chatid="group7")
+        task_id = only_task(store)
+        store.fail_task(task_id, "video_not_found", "HTTP 404 <@all> [x](http://evil.example)")
+        await mailbox.notify_failed(task_id)
+        await until(lambda: bool(server.messages("group7")), what="the notice")
+    (notice,) = server.messages("group7")
+    assert notice.startswith("【状态】处理失败") and "video_not_found" in notice
+    assert "<@all>" not in notice and "](http" not in notice  # words, not a mention or a link

@@ -80,6 +80,7 @@ class WeComBotServer(LoopThread):
         self.limit, self.window_s = 30, 60.0
         self.subscribes: list[tuple[str, bool]] = []  # (bot_id, accepted), in arrival order
         self.pings = 0
+        self.refused: list[int] = []  # errcodes of refused pushes, in order
         self.answers: dict[str, list[dict[str, Any]]] = defaultdict(list)  # callback req_id -> respond bodies
         self._chats: dict[str, list[str]] = defaultdict(list)
         self._pushes: dict[str, deque[float]] = defaultdict(deque)
@@ -278,9 +279,11 @@ class WeComBotServer(LoopThread):
             pushes.popleft()
         pushes.append(now)
         if len(pushes) > self.limit:
+            self.refused.append(ERR_RATE_LIMITED)
             return ERR_RATE_LIMITED, "api freq out of limit"
         content = str(markdown.get("content") or "")
         if len(content.encode()) > MAX_MARKDOWN_BYTES:
+            self.refused.append(ERR_TOO_LONG)
             return ERR_TOO_LONG, "content too long"
         with self._lock:
             self._chats[chatid].append(content)
