@@ -42,16 +42,7 @@ def store(tmp_path: Path) -> Iterator[Store]:
 
 
 def settings_for(tmp_path: Path, server: WeComBotServer, fake_llm: Any, **bot: Any) -> Settings:
-    llm = {
-        "base_url": fake_llm.base_url,
-        "proofread_model": "fake-proofread",
-        "summary_model": "fake-summary",
-        "timeout_s": 5,
-        "retry_base_s": 0.02,
-        "max_retries": 2,
-        "chunk_chars": 1500,
-        "summary_min_chars": 100,
-    }
+    llm = fake_llm.settings(chunk_chars=1500, summary_min_chars=100)
     ca_file = server.write_ca(tmp_path / "ca.pem")
     return Settings(
         data_dir=tmp_path, public_url="https://vs.example", llm=llm, wecom_bot=server.settings(ca_file, **bot)
@@ -144,7 +135,7 @@ async def test_help_refusals_and_a_repeated_callback(
         refused = await ask(server, f"@vidscribe http://127.0.0.1:8080/v https://x.example/{'a' * 3000}")
         assert refused.split("\n") == [
             "- 未接收 http://127.0.0.1:8080/v：不允许的地址",
-            f"- 未接收 https://x.example/{'a' * 3000}：不是有效的链接",
+            f"- 未接收 https://x.example/{'a' * 61}…：不是有效的链接",
         ]
         assert "没有开通" in await ask(server, "@vidscribe https://v.example/1", chatid="group2")
         assert "没有开通" in await ask(server, "@vidscribe https://v.example/1", userid="mallory")

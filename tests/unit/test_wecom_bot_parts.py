@@ -101,6 +101,16 @@ def test_answer_lists_each_link_and_keeps_their_text_inert() -> None:
     assert lines[4] == "- 未接收 https://c.example/：排队的任务太多，请稍后再发"
 
 
+def test_an_answer_stays_small_whatever_the_links() -> None:
+    outcomes = [LinkOutcome(url="https://x.example/" + "长" * 2000, code="other", message="原因" * 500)] * 10
+    outcomes += [LinkOutcome(url="https://y.example/" + "%E9" * 700, task_id="t", view_url="https://vs.example/view/t")]
+    text = answer_text(outcomes)
+    assert len(text.encode()) < 4096
+    lines = text.split("\n")
+    assert lines[1] == "- 未接收 https://x.example/" + "长" * 61 + "…：" + "原因" * 29 + "原…"
+    assert lines[-1].startswith("……另有 ") and lines[-1].endswith(" 个链接未列出")
+
+
 def test_chat_lanes_and_settings() -> None:
     assert chat_of(chat_lane("wrkSFfCgAA")) == "wrkSFfCgAA"
     assert chat_of("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k") is None

@@ -21,6 +21,9 @@ from actors.delivery.markup import inert
 log = logging.getLogger(__name__)
 
 REMEMBERED_MSGIDS = 2048  # WeCom redelivers an unanswered callback within seconds
+SHOWN_LINK_CHARS = 80
+SHOWN_REASON_CHARS = 60
+ANSWER_BYTES = 3800  # below the 4096 bytes of a markdown answer, with room for the last line
 
 HELP = (
     "发我一个视频链接（B站、抖音、YouTube、小红书……，整段分享文字也行），我会把转录、校对和总结发到这里。\n"
@@ -92,20 +95,32 @@ class ChatIntake:
 
 
 def answer_text(outcomes: list[LinkOutcome]) -> str:
-    """The answer to a message: each link accepted (with its view page) or refused (why)."""
-    lines: list[str] = []
+    """The answer to a message: each link accepted (with its view page) or refused (why),
+    within WeCom's 4096 bytes whatever the links and reasons."""
     accepted = [o for o in outcomes if o.task_id is not None]
-    if accepted:
-        lines.append(f"已接收 {len(accepted)} 个链接，完成后发到这里：")
-    for outcome in outcomes:
-        link = inert(outcome.url)
-        if outcome.task_id is not None:
-            state = "（已在处理中）" if outcome.existing else ""
-            lines.append(f"- {link}{state} [查看进度]({outcome.view_url})")
-        else:
-            why = REFUSALS.get(outcome.code or "", inert(outcome.message or "无法处理"))
-            lines.append(f"- 未接收 {link}：{why}")
+    lines = [f"已接收 {len(accepted)} 个链接，完成后发到这里："] if accepted else []
+    size = sum(len(line.encode()) + 1 for line in lines)
+    for shown, outcome in enumerate(outcomes):
+        line = _line(outcome)
+        size += len(line.encode()) + 1
+        if size > ANSWER_BYTES:
+            lines.append(f"……另有 {len(outcomes) - shown} 个链接未列出")
+            break
+        lines.append(line)
     return "\n".join(lines)
+
+
+def _line(outcome: LinkOutcome) -> str:
+    link = inert(_shortened(outcome.url, SHOWN_LINK_CHARS))
+    if outcome.task_id is not None:
+        state = "（已在处理中）" if outcome.existing else ""
+        return f"- {link}{state} [查看进度]({outcome.view_url})"
+    why = REFUSALS.get(outcome.code or "") or inert(_shortened(outcome.message or "无法处理", SHOWN_REASON_CHARS))
+    return f"- 未接收 {link}：{why}"
+
+
+def _shortened(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def stream_id() -> str:
