@@ -177,11 +177,10 @@ class Mailbox:
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
             view_url = self._view_url(task_id) if self._settings.notices.view_links else None
             wecom = self._settings.wecom
-            # A chat of the smart robot gets markdown, and every part as a message (no file upload).
-            msgtype, attach_after = (
-                (wecom.msgtype, wecom.attach_after_messages) if chat_of(lane) is None else ("markdown", 0)
+            msgtype = wecom.msgtype if chat_of(lane) is None else "markdown"  # what the smart robot pushes
+            parts = content_parts(
+                task, generated.proofread, generated.summary, msgtype, view_url, wecom.attach_after_messages
             )
-            parts = content_parts(task, generated.proofread, generated.summary, msgtype, view_url, attach_after)
             await self._store.add_block(task_id, lane, CONTENT_KEY, parts)
             for index, failure in enumerate(generated.failures):
                 await self._store.add_block(task_id, lane, f"llm-failed-{index}", status_parts(f"{failure}：{title}"))

@@ -24,9 +24,11 @@ class DeliveryTargets:
             await self._robot().send(chatid, content)
 
     async def send_file(self, lane: str, filename: str, data: bytes) -> None:
-        if chat_of(lane) is not None:  # chat blocks are built without attachments
-            raise DeliveryError("files are not pushed through the smart robot", ERR_BAD_WEBHOOK)
-        await self._wecom.send_file(lane, filename, data)
+        chatid = chat_of(lane)
+        if chatid is None:
+            await self._wecom.send_file(lane, filename, data)
+        else:
+            await self._robot().send_file(chatid, filename, data)
 
     def _robot(self) -> BotSender:
         if self._bot is None:

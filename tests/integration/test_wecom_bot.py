@@ -15,9 +15,12 @@ from typing import Any
 import httpx
 import pytest
 
-from actors.delivery.bot.connection import BotState
+from actors.delivery.bot.connection import BotConnection, BotState
+from actors.delivery.bot.frames import ChatMessage
+from actors.delivery.bot.sender import BotSender
 from actors.delivery.bot.settings import WeComBotSettings
 from actors.delivery.mailbox import Mailbox
+from actors.domain.errors import DeliveryError
 from actors.domain.task import TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
@@ -314,3 +317,45 @@ async def test_a_failed_task_is_told_in_its_chat(
     (notice,) = server.messages("group7")
     assert notice.startswith("【状态】处理失败") and "video_not_found" in notice
     assert "<@all>" not in notice and "](http" not in notice  # words, not a mention or a link
+
+
+async def test_a_long_text_comes_as_the_summary_and_one_file(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm)
+    settings.wecom.attach_after_messages = 2
+    async with running(settings, store) as mailbox:
+        await until(server.online, what="subscribed")
+        await ask(server, "@vidscribe https://v.example/long-text")
+        task_id = only_task(store)
+        transcribe(store, task_id, "长文", 200)
+        await mailbox.enqueue(task_id)
+        await wait_done(store, task_id)
+    messages = server.messages("group1")
+    assert_contiguous_blocks(messages, expected_titles=["长文"])
+    assert messages[0].startswith("【总结 1/1】长文") and messages[-1] == "[文件] 长文-校对.txt"
+    ((filename, data),) = server.files.values()
+    task = store.get_task(task_id)
+    assert task is not None and filename == "长文-校对.txt" and data.decode() == task.proofread
+
+
+async def test_a_large_file_goes_up_in_chunks(tmp_path: Path, wecom_bot_server: WeComBotServer) -> None:
+    server = wecom_bot_server
+    settings = WeComBotSettings(**server.settings(server.write_ca(tmp_path / "ca.pem")))
+
+    async def ignore(message: ChatMessage) -> None:
+        del message
+
+    connection = BotConnection(settings, ignore)
+    connection.start()
+    try:
+        await connection.wait_online(10)
+        data = ("一二三四五六七八九十" * 45_000).encode()  # 1.35 MB: three chunks
+        await BotSender(connection, settings).send_file("group1", "big.txt", data)
+        with pytest.raises(DeliveryError, match="6 B to 20 MB"):
+            await BotSender(connection, settings).send_file("group1", "tiny.txt", b"1234")
+    finally:
+        await connection.close()
+    assert server.messages("group1") == ["[文件] big.txt"]
+    assert list(server.files.values()) == [("big.txt", data)]

@@ -17,8 +17,12 @@ Written from the official Node SDK (WecomTeam/aibot-node-sdk: `src/ws.ts`, `src/
 - `aibot_respond_msg` only with the req_id of a callback delivered on that connection
   (40005 otherwise), msgtype stream or markdown;
 - `aibot_send_msg`: a `chatid`, msgtype markdown with content <= 4096 UTF-8 bytes (40058
-  beyond), at most `limit` pushes per chat within `window_s` (45009 beyond: counted per
-  chat, refused ones included).
+  beyond) or msgtype file with a `media_id` this server made (40007 otherwise), at most
+  `limit` pushes per chat within `window_s` (45009 beyond: counted per chat, refused ones
+  included); a file shows in the chat as `[文件] <filename>`;
+- uploads (`aibot_upload_media_init` -> `upload_id`, `_chunk` with base64 of at most 512 KiB,
+  `_finish` -> `media_id`): type file, 5 B < size <= 20 MB (40006), total_chunks that fit the
+  size, every chunk there, the md5 right (40009 otherwise).
 
     server.post("@vidscribe https://...", chatid="group1")   # a member @-mentions the robot: req_id
     server.wait_answer(req_id); server.messages("group1")     # the answer; what the chat got
@@ -30,6 +34,8 @@ Written from the official Node SDK (WecomTeam/aibot-node-sdk: `src/ws.ts`, `src/
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import json
 import logging
 import ssl
@@ -52,6 +58,10 @@ from tests.support.aioserver import LoopThread
 MAX_MARKDOWN_BYTES = 4096  # restated on purpose, not imported from the code under test
 ERR_SECRET, ERR_NOT_SUBSCRIBED, ERR_BAD_FRAME, ERR_UNKNOWN_CMD, ERR_BAD_REQ_ID = 40001, 40002, 40003, 40004, 40005
 ERR_TOO_LONG, ERR_RATE_LIMITED = 40058, 45009
+ERR_FILE_SIZE, ERR_MEDIA_ID, ERR_UPLOAD = 40006, 40007, 40009
+CHUNK_BYTES, MAX_CHUNKS = 512 * 1024, 100  # of an upload, before base64
+FILE_MIN_BYTES, FILE_MAX_BYTES = 5, 20 * 1024**2
+FILE_PREFIX = "[文件] "  # a file message as the chat shows it (as wecom_receiver's)
 # WeCom's side: its frame logs (secrets included) are not what the tests of vidscribe's logs look at.
 _server_log = logging.getLogger("tests.wecom_bot_server")
 _server_log.setLevel(logging.WARNING)
@@ -85,6 +95,8 @@ class WeComBotServer(LoopThread):
         self._chats: dict[str, list[str]] = defaultdict(list)
         self._pushes: dict[str, deque[float]] = defaultdict(deque)
         self._active: dict[str, _Peer] = {}
+        self._uploads: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, tuple[str, bytes]] = {}  # media_id -> (filename, data)
         self._server: Server | None = None
         self._lock = threading.Lock()
 
@@ -241,6 +253,14 @@ class WeComBotServer(LoopThread):
         if cmd == "ping":
             self.pings += 1
             return (0, "ok") if self.ack_pings else (None, "")
+        if cmd.startswith("aibot_upload_media_"):
+            answer = self._upload(cmd.removeprefix("aibot_upload_media_"), body)
+            if isinstance(answer, tuple):
+                return answer
+            await peer.ws.send(
+                json.dumps({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok", "body": answer})
+            )
+            return None, ""
         if cmd == "aibot_respond_msg":
             return self._respond(peer, req_id, body)
         if cmd == "aibot_send_msg":
@@ -268,10 +288,52 @@ class WeComBotServer(LoopThread):
         self.answers[req_id].append(body)
         return 0, "ok"
 
+    def _upload(self, step: str, body: dict[str, Any]) -> dict[str, Any] | tuple[int, str]:
+        """The answer's body, or (errcode, errmsg)."""
+        if step == "init":
+            size, chunks = body.get("total_size"), body.get("total_chunks")
+            if body.get("type") != "file" or not body.get("filename") or not isinstance(size, int):
+                return ERR_UPLOAD, "type file, a filename and total_size required"
+            if not FILE_MIN_BYTES < size <= FILE_MAX_BYTES:
+                return ERR_FILE_SIZE, "invalid file size"
+            if chunks != -(-size // CHUNK_BYTES) or chunks > MAX_CHUNKS:
+                return ERR_UPLOAD, "total_chunks does not fit total_size"
+            upload_id = uuid.uuid4().hex
+            self._uploads[upload_id] = {**body, "parts": {}}
+            return {"upload_id": upload_id}
+        upload = self._uploads.get(str(body.get("upload_id")))
+        if upload is None:
+            return ERR_UPLOAD, "unknown upload_id"
+        if step == "chunk":
+            index = body.get("chunk_index")
+            try:
+                data = base64.b64decode(str(body.get("base64_data")), validate=True)
+            except ValueError:
+                return ERR_UPLOAD, "base64_data is not base64"
+            if not isinstance(index, int) or not 0 <= index < upload["total_chunks"] or len(data) > CHUNK_BYTES:
+                return ERR_UPLOAD, "bad chunk"
+            upload["parts"][index] = data
+            return {}
+        if step == "finish":
+            data = b"".join(upload["parts"].get(i, b"") for i in range(upload["total_chunks"]))
+            if len(upload["parts"]) != upload["total_chunks"] or len(data) != upload["total_size"]:
+                return ERR_UPLOAD, "chunks missing"
+            if hashlib.md5(data, usedforsecurity=False).hexdigest() != upload["md5"]:
+                return ERR_UPLOAD, "md5 mismatch"
+            media_id = uuid.uuid4().hex
+            self.files[media_id] = (str(upload["filename"]), data)
+            return {"type": "file", "media_id": media_id}
+        return ERR_UNKNOWN_CMD, f"unknown upload step {step}"
+
     def _push(self, body: dict[str, Any]) -> tuple[int, str]:
         chatid = body.get("chatid")
-        markdown = body.get("markdown")
-        if not chatid or body.get("msgtype") != "markdown" or not isinstance(markdown, dict):
+        markdown, file = body.get("markdown"), body.get("file")
+        if isinstance(file, dict) and body.get("msgtype") == "file" and chatid:
+            stored = self.files.get(str(file.get("media_id")))
+            if stored is None:
+                return ERR_MEDIA_ID, "invalid media_id"
+            markdown = {"content": FILE_PREFIX + stored[0]}
+        elif not chatid or body.get("msgtype") != "markdown" or not isinstance(markdown, dict):
             return ERR_BAD_FRAME, "chatid and a markdown message required"
         now = time.monotonic()
         pushes = self._pushes[chatid]

@@ -8,7 +8,9 @@ and the doc "智能机器人长连接" (developer.work.weixin.qq.com/document/pa
 - every frame is `{"cmd", "headers": {"req_id"}, "body"}`; WeCom's answer to one of ours
   carries the same `req_id` and `errcode`/`errmsg` instead of a `cmd` (errcode 0: ok);
 - ours: `aibot_subscribe` (body `bot_id`, `secret`), `ping`, `aibot_respond_msg` (the
-  callback's own `req_id`), `aibot_send_msg` (body `chatid` + a markdown message);
+  callback's own `req_id`), `aibot_send_msg` (body `chatid` + a markdown or file message),
+  the temporary-file upload `aibot_upload_media_init` / `_chunk` / `_finish` (`src/client.ts`
+  uploadMedia);
 - theirs: `aibot_msg_callback` (a message that @-mentions the robot, or any message in a
   one-to-one chat) and `aibot_event_callback` (`disconnected_event`: another connection
   subscribed the same robot, this one is about to be closed).
@@ -26,6 +28,9 @@ SUBSCRIBE = "aibot_subscribe"
 PING = "ping"
 RESPOND = "aibot_respond_msg"
 SEND = "aibot_send_msg"
+UPLOAD_INIT = "aibot_upload_media_init"  # body type, filename, total_size, total_chunks, md5 -> upload_id
+UPLOAD_CHUNK = "aibot_upload_media_chunk"  # body upload_id, chunk_index, base64_data (512 KiB before base64)
+UPLOAD_FINISH = "aibot_upload_media_finish"  # body upload_id -> media_id
 MESSAGE_CALLBACK = "aibot_msg_callback"
 EVENT_CALLBACK = "aibot_event_callback"
 DISCONNECTED_EVENT = "disconnected_event"

@@ -9,7 +9,11 @@ is waited for (it reconnects by itself), so a short cut neither loses nor splits
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
 import logging
+import math
+from collections.abc import Awaitable, Callable
 
 from actors.delivery.bot import frames
 from actors.delivery.bot.connection import BotConnection, BotRefused, BotUnavailable
@@ -23,6 +27,10 @@ LANE_PREFIX = "wecom-bot:"
 ERR_BUSY, ERR_RATE_LIMITED, ERR_TOO_MANY_AT_ONCE = -1, 45009, 45033
 RETRYABLE_ERRCODES = frozenset({ERR_BUSY, ERR_RATE_LIMITED, ERR_TOO_MANY_AT_ONCE})
 ATTEMPTS = 6
+CHUNK_BYTES = 512 * 1024  # of a file, before base64 (as the SDK's uploadMedia)
+MAX_CHUNKS = 100
+FILE_MIN_BYTES, FILE_MAX_BYTES = 5, 20 * 1024**2  # the same bounds as the webhook's upload_media
+ERR_FILE_SIZE = 40006
 
 
 def chat_lane(chatid: str) -> str:
@@ -46,13 +54,53 @@ class BotSender:
 
     async def send(self, chatid: str, content: str) -> None:
         body = {"chatid": chatid, **frames.markdown_body(content)}
+        await self._retrying(chatid, lambda: self._push(chatid, body))
+
+    async def send_file(self, chatid: str, filename: str, data: bytes) -> None:
+        """Upload `data` as a temporary file (init, chunks, finish), then push it as a `file`
+        message; a failed try uploads again (a media id is only good for the message it was made for)."""
+        if not FILE_MIN_BYTES < len(data) <= min(FILE_MAX_BYTES, CHUNK_BYTES * MAX_CHUNKS):
+            raise DeliveryError(f"a file of {len(data)} bytes: WeCom takes 6 B to 20 MB", ERR_FILE_SIZE)
+
+        async def upload_and_push() -> None:
+            media_id = await self._upload(filename, data)
+            await self._push(chatid, {"chatid": chatid, "msgtype": "file", "file": {"media_id": media_id}})
+
+        await self._retrying(chatid, upload_and_push)
+
+    async def _push(self, chatid: str, body: dict[str, object]) -> None:
+        async with self._limiter.slot(chatid):
+            await self._connection.request(frames.SEND, body)
+
+    async def _upload(self, filename: str, data: bytes) -> str:
+        chunks = math.ceil(len(data) / CHUNK_BYTES)
+        init = {
+            "type": "file",
+            "filename": filename,
+            "total_size": len(data),
+            "total_chunks": chunks,
+            "md5": hashlib.md5(data, usedforsecurity=False).hexdigest(),
+        }
+        upload_id = (await self._connection.request(frames.UPLOAD_INIT, init)).body.get("upload_id")
+        if not upload_id:
+            raise BotUnavailable("WeCom answered the upload without an upload_id")
+        for index in range(chunks):
+            chunk = base64.b64encode(data[index * CHUNK_BYTES : (index + 1) * CHUNK_BYTES]).decode()
+            await self._connection.request(
+                frames.UPLOAD_CHUNK, {"upload_id": upload_id, "chunk_index": index, "base64_data": chunk}
+            )
+        media_id = (await self._connection.request(frames.UPLOAD_FINISH, {"upload_id": upload_id})).body.get("media_id")
+        if not media_id:
+            raise BotUnavailable("WeCom finished the upload without a media_id")
+        return str(media_id)
+
+    async def _retrying(self, chatid: str, attempt: Callable[[], Awaitable[None]]) -> None:
         reason = ""
-        for attempt in range(1, ATTEMPTS + 1):
+        for number in range(1, ATTEMPTS + 1):
             try:
                 # Waiting for a reconnect is part of the attempt: a block resumes as soon as it is back.
                 await self._connection.wait_online(self._settings.reconnect_max_s + self._settings.ack_timeout_s)
-                async with self._limiter.slot(chatid):
-                    await self._connection.request(frames.SEND, body)
+                await attempt()
                 return
             except BotUnavailable as error:
                 reason = str(error)
@@ -63,6 +111,6 @@ class BotSender:
                 if error.errcode == ERR_RATE_LIMITED:
                     self._limiter.hold(chatid, self._settings.window_s)
                 else:
-                    await asyncio.sleep(min(2.0**attempt, self._settings.window_s))
-            log.warning("WeCom smart robot: push to a chat failed (%s); attempt %d/%d", reason, attempt, ATTEMPTS)
+                    await asyncio.sleep(min(2.0**number, self._settings.window_s))
+            log.warning("WeCom smart robot: push to a chat failed (%s); attempt %d/%d", reason, number, ATTEMPTS)
         raise DeliveryError(f"WeCom smart robot unavailable after {ATTEMPTS} attempts: {reason}")
