@@ -11,6 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.support.video_site import SPEECH_EN_VTT
@@ -26,6 +27,8 @@ def test_a_link_asked_in_a_chat_comes_back_whole_to_that_chat(
     with WeComBotServer() as server:
         service = service_factory(wecom_bot=server.settings(server.write_ca(tmp_path / "wecom-ca.pem")))
         wait_until(server.online, 60, "the LLMSender did not subscribe the robot")
+        health = httpx.get(f"{service.base_url}/healthz", params={"details": "true"}, timeout=30).json()
+        assert health == {"store": "ok", "wecom_bot": {"state": "online", "reason": "subscribed"}}
         name = f"bot-{uuid.uuid4().hex[:8]}"
         title = f"Asked in chat {name}"
         short_link = video_site.add_redirect(

@@ -5,7 +5,8 @@ good after a clean close or its own missed-heartbeat close). The loop never give
 loss (a drop, a clean close, two unanswered pings, a refused or unanswered subscribe) is
 followed by a reconnect after a doubling wait, 1 s up to `reconnect_max_s`; a
 `disconnected_event` (another instance subscribed the same robot) is logged as an error and
-waited out for `replaced_backoff_s` instead of taking the robot back at once. The secret is
+waited out for `replaced_backoff_s` (doubling with each replacement in a row, up to an hour)
+instead of taking the robot back at once. The secret is
 sent only in the subscribe frame and never logged.
 """
 
@@ -33,6 +34,7 @@ _wire_log = logging.getLogger(f"{__name__}.wire")
 _wire_log.setLevel(logging.INFO)
 
 MISSED_PINGS = 2  # unanswered pings after which the connection counts as lost (as the SDK)
+MAX_REPLACED_BACKOFF_S = 3600.0
 
 
 class BotState(StrEnum):
@@ -156,20 +158,23 @@ class BotConnection:
             self._on_state(state, reason)
 
     async def _run(self) -> None:
-        failures = 0
+        failures = replaced = 0
         while True:
             self._set_state(BotState.CONNECTING, f"connecting to {self._settings.ws_url}")
             try:
                 await self._connect_once()
                 reason = "WeCom closed the connection"
             except _Replaced:
+                # Each replacement in a row doubles the wait: two instances settle instead of flapping.
+                replaced += 1
+                wait = min(self._settings.replaced_backoff_s * 2 ** (replaced - 1), MAX_REPLACED_BACKOFF_S)
                 log.error(
                     "WeCom smart robot: another instance subscribed this robot (disconnected_event); backing off "
                     "%.0f s instead of taking it back. Run one vidscribe per robot.",
-                    self._settings.replaced_backoff_s,
+                    wait,
                 )
                 self._set_state(BotState.REPLACED, "another instance subscribed this robot")
-                await asyncio.sleep(self._settings.replaced_backoff_s)
+                await asyncio.sleep(wait)
                 failures = 0
                 continue
             except BotRefused as error:
@@ -178,6 +183,7 @@ class BotConnection:
                 )
             except (OSError, TimeoutError, BotUnavailable, websockets.WebSocketException) as error:
                 reason = f"{type(error).__name__}: {error}"
+            replaced = 0
             failures = 0 if self.state is BotState.ONLINE else failures + 1
             delay = min(self._base_delay_s * 2 ** max(failures - 1, 0), self._settings.reconnect_max_s)
             delay *= random.uniform(0.8, 1.0)  # replicas restarted together do not retry in step

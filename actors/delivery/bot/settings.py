@@ -54,7 +54,8 @@ class WeComBotSettings(BaseModel):
         300,
         gt=0,
         description="Seconds to wait before reconnecting after WeCom said another instance subscribed the same "
-        "robot (disconnected_event); two instances would take the robot from each other.",
+        "robot (disconnected_event), doubling with each replacement in a row up to an hour; two instances would "
+        "take the robot from each other.",
     )
 
     @property
