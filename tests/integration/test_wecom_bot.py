@@ -359,3 +359,24 @@ async def test_a_large_file_goes_up_in_chunks(tmp_path: Path, wecom_bot_server: 
         await connection.close()
     assert server.messages("group1") == ["[文件] big.txt"]
     assert list(server.files.values()) == [("big.txt", data)]
+
+
+async def test_a_restart_mid_block_resumes_from_the_first_unsent_part(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm)
+    server.hold_pushes_after = 2  # the block's third message hangs: the LLMSender dies waiting
+    async with running(settings, store) as mailbox:
+        await until(server.online, what="subscribed")
+        await ask(server, "@vidscribe https://v.example/restart")
+        task_id = only_task(store)
+        transcribe(store, task_id, "重启", 120)
+        await mailbox.enqueue(task_id)
+        await until(lambda: len(server.messages("group1")) == 2, what="two messages out")
+    server.hold_pushes_after = None
+    async with running(settings, store):  # a new LLMSender: its recovery finds the unsent parts
+        await wait_done(store, task_id)
+    counts = assert_contiguous_blocks(server.messages("group1"), expected_titles=["重启"])
+    assert sum(counts["重启"].values()) == len(server.messages("group1")) >= 4  # nothing twice, nothing lost
+    assert server.accepted_subscribes() == 2

@@ -29,6 +29,7 @@ Written from the official Node SDK (WecomTeam/aibot-node-sdk: `src/ws.ts`, `src/
     server.drop(); server.close_clean(); server.take_over()   # abrupt cut, clean close, another instance
     server.cut_at_push = (3, "abort")                         # the 3rd push cuts the connection instead
     server.ack_pings = False                                  # heartbeats go unanswered
+    server.hold_pushes_after = 2                              # later pushes hang, unanswered
 """
 
 from __future__ import annotations
@@ -87,6 +88,7 @@ class WeComBotServer(LoopThread):
         self.ca.issue_cert("127.0.0.1", "localhost").configure_cert(self._ssl)
         self.ack_pings = True
         self.cut_at_push: tuple[int, str] | None = None  # (n, "abort"|"close"): the n-th push cuts the connection
+        self.hold_pushes_after: int | None = None  # pushes beyond this many get no answer and are not kept
         self.limit, self.window_s = 30, 60.0
         self.subscribes: list[tuple[str, bool]] = []  # (bot_id, accepted), in arrival order
         self.pings = 0
@@ -273,6 +275,8 @@ class WeComBotServer(LoopThread):
                 else:
                     await peer.ws.close(1000, "bye")
                 return None, ""  # that push was not accepted
+            if self.hold_pushes_after is not None and sum(map(len, self._chats.values())) >= self.hold_pushes_after:
+                return None, ""
             return self._push(body)
         return ERR_UNKNOWN_CMD, f"unknown cmd {cmd}"
 
