@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from ray.util.metrics import Counter, Gauge, Histogram
 
 from actors.delivery.bot.connection import BotState
+from actors.delivery.bot.sender import chat_of
 from actors.domain.errors import DeliveryError
 from actors.domain.task import TaskRecord, TaskStatus, TokenUsage
 from actors.storage.retention import PruneReport
@@ -48,7 +49,10 @@ class _Instruments:
 
 
 def client_tag(task: TaskRecord) -> str:
-    """The client a task belongs to, as a metric tag (`default`: the plain API tokens)."""
+    """The client a task belongs to, as a metric tag (`default`: the plain API tokens; `wecom-bot`:
+    any chat of the smart robot, one tag for them all)."""
+    if task.client is not None and chat_of(task.client) is not None:
+        return "wecom-bot"
     return task.client or "default"
 
 

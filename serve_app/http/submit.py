@@ -86,7 +86,8 @@ class Submitter:
         for url in links:
             request = SubmitRequest.model_construct(url=url, options=SubmitOptions())
             try:
-                task, new = (await self.submit(request, None, lane=lane))[0]
+                # The chat is the client: a link runs once per chat, and its block goes to each chat that asked.
+                task, new = (await self.submit(request, lane, lane=lane))[0]
             except (VidscribeError, ApiError) as error:
                 outcomes.append(LinkOutcome(url=url, code=error.code, message=error.message))
                 continue

@@ -20,7 +20,7 @@ from actors.delivery.bot.frames import ChatMessage
 from actors.delivery.bot.sender import BotSender
 from actors.delivery.bot.settings import WeComBotSettings
 from actors.delivery.mailbox import Mailbox
-from actors.domain.errors import DeliveryError
+from actors.domain.errors import DeliveryError, InvalidURL
 from actors.domain.task import TaskStatus
 from actors.domain.video import Segment, Transcript, TranscriptSource, VideoInfo
 from actors.storage.client import LocalStoreClient
@@ -28,6 +28,7 @@ from actors.storage.store import Store
 from serve_app.cli import doctor
 from serve_app.cli.doctor_bot import wecom_bot_verdict
 from serve_app.http.app import create_app
+from serve_app.http.schemas import SubmitOptions, SubmitRequest
 from serve_app.http.submit import Submitter
 from serve_app.settings import Settings
 from tests.support.local_gateway import RecordingWorkQueue
@@ -159,6 +160,16 @@ async def test_help_refusals_and_a_repeated_callback(
         # the same link from another message while its task runs: that task, no new one
         assert "（已在处理中）" in await ask(server, "@vidscribe https://v.example/2")
         assert len(store.unfinished_tasks()) == 2
+        # ... but another chat asking for it gets its own task, and its own block
+        assert "（已在处理中）" not in await ask(server, "@vidscribe https://v.example/2", chatid="alice")
+        assert {t.webhook for t in store.unfinished_tasks()} == {"wecom-bot:alice", "wecom-bot:group1"}
+        assert len(store.unfinished_tasks()) == 3
+
+        # a request cannot name a chat as its webhook: only the robot's messages reach chat lanes
+        submitter = Submitter(settings, LocalStoreClient(store), RecordingWorkQueue())
+        body = SubmitRequest(url="https://v.example/3", options=SubmitOptions(webhook_url="wecom-bot:group1"))
+        with pytest.raises(InvalidURL):
+            await submitter.submit(body, None)
 
 
 async def test_queue_full_is_said(
