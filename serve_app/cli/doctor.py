@@ -361,7 +361,7 @@ def _delivery_fix(error: DeliveryError) -> str:
 
 def check_wecom_bot(checkup: Checkup) -> Finding:
     """The smart robot: off, or WeCom's long-connection server reachable (no subscribe)."""
-    status, detail, fix = wecom_bot_verdict(checkup.settings.wecom_bot)
+    status, detail, fix = wecom_bot_verdict(checkup.settings.wecom_bot, checkup.settings.public_url)
     return Finding(Status(status), detail, fix)
 
 

@@ -279,13 +279,23 @@ async def test_health_details_show_the_connection(
 def test_doctor_checks_reachability_without_subscribing(tmp_path: Path, wecom_bot_server: WeComBotServer) -> None:
     server = wecom_bot_server
     ca_file = server.write_ca(tmp_path / "ca.pem")
-    assert wecom_bot_verdict(WeComBotSettings())[0] == "ok"
-    assert wecom_bot_verdict(WeComBotSettings(bot_id="bot1"))[0] == "FAIL"
-    status, detail, _ = wecom_bot_verdict(WeComBotSettings(**server.settings(ca_file)))
+    here = "http://127.0.0.1:9"  # nothing listens: the service is not running
+    assert wecom_bot_verdict(WeComBotSettings(), here)[0] == "ok"
+    assert wecom_bot_verdict(WeComBotSettings(bot_id="bot1"), here)[0] == "FAIL"
+    configured = WeComBotSettings(**server.settings(ca_file))
+    status, detail, _ = wecom_bot_verdict(configured, here)
     assert (status, server.subscribes) == ("ok", [])  # a subscribe would take the robot from the service
-    assert "reachable" in detail
-    status, detail, _ = wecom_bot_verdict(WeComBotSettings(**{**server.settings(ca_file), "ca_file": None}))
+    assert "reachable" in detail and "did not answer" in detail
+    status, detail, _ = wecom_bot_verdict(configured.model_copy(update={"ca_file": None}), here)
     assert status == "FAIL" and "CERTIFICATE_VERIFY_FAILED" in detail  # its own CA is needed
+
+    def running_service(state: str, reason: str) -> Callable[[str], Any]:
+        return lambda url: {"store": "ok", "wecom_bot": {"state": state, "reason": reason}}
+
+    online = wecom_bot_verdict(configured, here, running_service("online", "subscribed"))
+    assert online[0] == "ok" and "connection is online" in online[1]
+    refused = wecom_bot_verdict(configured, here, running_service("offline", "subscribe refused: errcode 40001"))
+    assert refused[0] == "warn" and "offline: subscribe refused: errcode 40001" in refused[1]
     settings = Settings(data_dir=tmp_path, wecom_bot=server.settings(ca_file))
     assert server.bots["bot1"] in doctor.secrets_of(settings)  # scrubbed from whatever doctor prints
 
