@@ -401,3 +401,14 @@ async def test_a_restart_mid_block_resumes_from_the_first_unsent_part(
     counts = assert_contiguous_blocks(server.messages("group1"), expected_titles=["重启"])
     assert sum(counts["重启"].values()) == len(server.messages("group1")) >= 4  # nothing twice, nothing lost
     assert server.accepted_subscribes() == 2
+
+
+async def test_a_member_opening_a_chat_is_welcomed_with_the_help(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm), store):
+        await until(server.online, what="subscribed")
+        req_id = await asyncio.to_thread(server.enter, "bob")
+        assert (await asyncio.to_thread(server.wait_answer, req_id)).startswith("发我一个视频链接")
+        assert server.answers[req_id][0]["msgtype"] == "text"

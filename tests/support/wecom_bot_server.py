@@ -15,7 +15,8 @@ Written from the official Node SDK (WecomTeam/aibot-node-sdk: `src/ws.ts`, `src/
   treats every errcode other than 0 alike);
 - `ping` -> 0 (unless `ack_pings` is False: no answer at all);
 - `aibot_respond_msg` only with the req_id of a callback delivered on that connection
-  (40005 otherwise), msgtype stream or markdown;
+  (40005 otherwise), msgtype stream or markdown; `aibot_respond_welcome_msg` likewise, to an
+  `enter_chat` event (`server.enter(userid)`), msgtype text only;
 - `aibot_send_msg`: a `chatid`, msgtype markdown with content <= 4096 UTF-8 bytes (40058
   beyond) or msgtype file with a `media_id` this server made (40007 otherwise), at most
   `limit` pushes per chat within `window_s` (45009 beyond: counted per chat, refused ones
@@ -145,6 +146,20 @@ class WeComBotServer(LoopThread):
         self._call(self._deliver(bot, {"cmd": "aibot_msg_callback", "headers": {"req_id": req_id}, "body": body}))
         return req_id
 
+    def enter(self, userid: str = "alice", bot: str = "bot1") -> str:
+        """A member opens a one-to-one chat with the robot (enter_chat event); its req_id."""
+        req_id = f"aibot_event_callback_{uuid.uuid4().hex[:12]}"
+        body = {
+            "msgid": uuid.uuid4().hex,
+            "aibotid": bot,
+            "chattype": "single",
+            "from": {"userid": userid},
+            "msgtype": "event",
+            "event": {"eventtype": "enter_chat"},
+        }
+        self._call(self._deliver(bot, {"cmd": "aibot_event_callback", "headers": {"req_id": req_id}, "body": body}))
+        return req_id
+
     def wait_answer(self, req_id: str, timeout: float = 10) -> str:
         """The content of the answer to a posted message."""
         wait_until(lambda: bool(self.answers.get(req_id)), timeout, f"no answer to {req_id}")
@@ -265,6 +280,10 @@ class WeComBotServer(LoopThread):
             return None, ""
         if cmd == "aibot_respond_msg":
             return self._respond(peer, req_id, body)
+        if cmd == "aibot_respond_welcome_msg":
+            if body.get("msgtype") != "text":  # a welcome is text only
+                return ERR_BAD_FRAME, "a welcome is a text message"
+            return self._respond(peer, req_id, body)
         if cmd == "aibot_send_msg":
             if self.cut_at_push is not None and sum(map(len, self._chats.values())) + 1 >= self.cut_at_push[0]:
                 how = self.cut_at_push[1]
@@ -284,7 +303,7 @@ class WeComBotServer(LoopThread):
         if req_id not in peer.callbacks:
             return ERR_BAD_REQ_ID, "req_id is not a callback of this connection"
         msgtype = body.get("msgtype")
-        content = body.get(msgtype, {}).get("content") if msgtype in ("stream", "markdown") else None
+        content = body.get(msgtype, {}).get("content") if msgtype in ("stream", "markdown", "text") else None
         if not isinstance(content, str):
             return ERR_BAD_FRAME, "a stream or markdown answer required"
         if len(content.encode()) > MAX_MARKDOWN_BYTES:

@@ -65,6 +65,7 @@ class _Replaced(Exception):
 
 
 MessageHandler = Callable[[ChatMessage], Coroutine[Any, Any, None]]
+EnterHandler = Callable[[str], Coroutine[Any, Any, None]]  # the enter_chat event's req_id
 StateObserver = Callable[[BotState, str], None]
 
 
@@ -96,10 +97,12 @@ class BotConnection:
         on_message: MessageHandler,
         *,
         on_state: StateObserver | None = None,
+        on_enter: EnterHandler | None = None,
         base_delay_s: float = 1.0,
     ) -> None:
         self._settings = settings
         self._on_message = on_message
+        self._on_enter = on_enter
         self._on_state = on_state
         self._base_delay_s = base_delay_s
         self._ssl = ssl_context(settings)
@@ -254,18 +257,24 @@ class BotConnection:
                     log.warning("WeCom smart robot: a frame that is not JSON was ignored")
                     continue
                 if frame.cmd == frames.MESSAGE_CALLBACK:
-                    handler = asyncio.create_task(self._on_message(ChatMessage.of(frame)), name="wecom-bot-message")
-                    self._handlers.add(handler)
-                    handler.add_done_callback(self._handled)
+                    self._handle(self._on_message(ChatMessage.of(frame)))
                 elif frame.cmd == frames.EVENT_CALLBACK:
                     if frame.event_type == frames.DISCONNECTED_EVENT:
                         raise _Replaced
+                    if frame.event_type == frames.ENTER_CHAT_EVENT and self._on_enter is not None:
+                        self._handle(self._on_enter(frame.req_id))
                 elif not frame.cmd and frame.req_id in self._pending:
                     answer = self._pending[frame.req_id]
                     if not answer.done():
                         answer.set_result(frame)
         except websockets.ConnectionClosedOK:
             return
+
+    def _handle(self, work: Coroutine[Any, Any, None]) -> None:
+        """Run a message's handling beside the reader, which keeps reading (acks included)."""
+        handler = asyncio.create_task(work, name="wecom-bot-message")
+        self._handlers.add(handler)
+        handler.add_done_callback(self._handled)
 
     def _handled(self, task: asyncio.Task[None]) -> None:
         self._handlers.discard(task)

@@ -13,7 +13,8 @@ and the doc "智能机器人长连接" (developer.work.weixin.qq.com/document/pa
   uploadMedia);
 - theirs: `aibot_msg_callback` (a message that @-mentions the robot, or any message in a
   one-to-one chat) and `aibot_event_callback` (`disconnected_event`: another connection
-  subscribed the same robot, this one is about to be closed).
+  subscribed the same robot, this one is about to be closed; `enter_chat`: a member opened a
+  one-to-one chat, answered with `aibot_respond_welcome_msg`, text only).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 SUBSCRIBE = "aibot_subscribe"
 PING = "ping"
 RESPOND = "aibot_respond_msg"
+RESPOND_WELCOME = "aibot_respond_welcome_msg"  # to an enter_chat event: a text message only
 SEND = "aibot_send_msg"
 UPLOAD_INIT = "aibot_upload_media_init"  # body type, filename, total_size, total_chunks, md5 -> upload_id
 UPLOAD_CHUNK = "aibot_upload_media_chunk"  # body upload_id, chunk_index, base64_data (512 KiB before base64)
@@ -34,6 +36,7 @@ UPLOAD_FINISH = "aibot_upload_media_finish"  # body upload_id -> media_id
 MESSAGE_CALLBACK = "aibot_msg_callback"
 EVENT_CALLBACK = "aibot_event_callback"
 DISCONNECTED_EVENT = "disconnected_event"
+ENTER_CHAT_EVENT = "enter_chat"  # a member opens a one-to-one chat with the robot (first time that day)
 MAX_MARKDOWN_BYTES = 4096  # aibot_send_msg markdown content, UTF-8
 
 
@@ -51,6 +54,10 @@ def encode(cmd: str, req_id: str, body: dict[str, Any] | None = None) -> str:
 
 def markdown_body(content: str) -> dict[str, Any]:
     return {"msgtype": "markdown", "markdown": {"content": content}}
+
+
+def text_body(content: str) -> dict[str, Any]:
+    return {"msgtype": "text", "text": {"content": content}}
 
 
 def stream_body(stream_id: str, content: str, *, finish: bool = True) -> dict[str, Any]:

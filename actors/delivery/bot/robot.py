@@ -5,7 +5,7 @@ from __future__ import annotations
 from actors.delivery.bot import frames
 from actors.delivery.bot.connection import BotConnection, StateObserver
 from actors.delivery.bot.frames import ChatMessage
-from actors.delivery.bot.intake import ChatIntake, ChatSubmitter, stream_id
+from actors.delivery.bot.intake import HELP, ChatIntake, ChatSubmitter, stream_id
 from actors.delivery.bot.sender import BotSender
 from actors.delivery.bot.settings import WeComBotSettings
 
@@ -16,7 +16,7 @@ class SmartRobot:
     def __init__(
         self, settings: WeComBotSettings, submitter: ChatSubmitter, *, on_state: StateObserver | None = None
     ) -> None:
-        self.connection = BotConnection(settings, self._on_message, on_state=on_state)
+        self.connection = BotConnection(settings, self._on_message, on_state=on_state, on_enter=self._welcome)
         self.sender = BotSender(self.connection, settings)
         self._intake = ChatIntake(settings, submitter, self._answer)
 
@@ -32,6 +32,10 @@ class SmartRobot:
 
     async def _on_message(self, message: ChatMessage) -> None:
         await self._intake.handle(message)
+
+    async def _welcome(self, req_id: str) -> None:
+        """A member opened a one-to-one chat: tell them what the robot does."""
+        await self.connection.request(frames.RESPOND_WELCOME, frames.text_body(HELP), req_id=req_id)
 
     async def _answer(self, message: ChatMessage, content: str) -> None:
         body = frames.stream_body(stream_id(), content, finish=True)
