@@ -412,3 +412,18 @@ async def test_a_member_opening_a_chat_is_welcomed_with_the_help(
         req_id = await asyncio.to_thread(server.enter, "bob")
         assert (await asyncio.to_thread(server.wait_answer, req_id)).startswith("发我一个视频链接")
         assert server.answers[req_id][0]["msgtype"] == "text"
+
+
+async def test_a_missing_ca_file_is_retried_and_said_not_fatal(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm, reconnect_max_s=0.2)
+    settings.wecom_bot.ca_file = tmp_path / "missing.pem"
+    async with running(settings, store) as mailbox:
+        robot = mailbox.robot
+        assert robot is not None
+        await until(lambda: "FileNotFoundError" in robot.connection.reason, what="the reason")
+        await asyncio.sleep(0.5)
+        assert robot.connection.state in (BotState.OFFLINE, BotState.CONNECTING) and not server.subscribes
+    assert "WeCom smart robot offline: FileNotFoundError" in caplog.text

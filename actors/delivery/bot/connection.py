@@ -105,7 +105,6 @@ class BotConnection:
         self._on_enter = on_enter
         self._on_state = on_state
         self._base_delay_s = base_delay_s
-        self._ssl = ssl_context(settings)
         self.state = BotState.OFFLINE
         self.reason = "not started"
         self._ws: ClientConnection | None = None
@@ -148,7 +147,7 @@ class BotConnection:
         except websockets.ConnectionClosed as error:
             raise BotUnavailable(f"connection closed: {error}") from None
         except TimeoutError:
-            raise BotUnavailable(f"no answer to {cmd} within {self._settings.ack_timeout_s:.0f} s") from None
+            raise BotUnavailable(f"no answer to {cmd} within {self._settings.ack_timeout_s:g} s") from None
         finally:
             self._pending.pop(req_id, None)
         if frame.errcode:
@@ -186,6 +185,9 @@ class BotConnection:
                 )
             except (OSError, TimeoutError, BotUnavailable, websockets.WebSocketException) as error:
                 reason = f"{type(error).__name__}: {error}"
+            except Exception as error:  # the loop must outlive anything: the robot is its only way in
+                log.exception("WeCom smart robot: unexpected failure of the connection")
+                reason = f"unexpected {type(error).__name__}"
             replaced = 0
             failures = 0 if self.state is BotState.ONLINE else failures + 1
             delay = min(self._base_delay_s * 2 ** max(failures - 1, 0), self._settings.reconnect_max_s)
@@ -199,7 +201,7 @@ class BotConnection:
         timeout = self._settings.ack_timeout_s
         async with connect(
             self._settings.ws_url,
-            ssl=self._ssl,
+            ssl=ssl_context(self._settings),  # a bad CA file is an OSError here, retried and logged
             open_timeout=timeout,
             ping_interval=None,
             max_size=2**22,
