@@ -17,6 +17,7 @@ from actors.domain.task import Submission, TaskOptions, TaskRecord
 from actors.net.urlguard import check_url
 from actors.storage.client import StoreClient
 from actors.storage.tasks import QueueFull
+from actors.util.ratelimit import RateLimiter
 from serve_app.http.errors import ApiError
 from serve_app.http.group_commit import GroupCommit
 from serve_app.http.schemas import SubmitOptions, SubmitRequest, item_numbers
@@ -42,6 +43,9 @@ class Submitter:
         self._settings = settings
         self._store = store
         self._work = work
+        # A chat's links count against rate_limit_per_minute as a token's submissions do.
+        per_minute = settings.rate_limit_per_minute
+        self._chat_rate = RateLimiter(per_minute, 60.0) if per_minute > 0 else None
         self._create: GroupCommit[Submission, tuple[TaskRecord, bool] | QueueFull] = GroupCommit(
             lambda batch: store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
         )
@@ -84,6 +88,10 @@ class Submitter:
         delivered to the chat's lane; one outcome per link, in order."""
         outcomes: list[LinkOutcome] = []
         for url in links:
+            if self._chat_rate is not None and self._chat_rate.hit(lane) is not None:
+                message = f"more than {self._chat_rate.limit} links a minute from this chat"
+                outcomes.append(LinkOutcome(url=url, code="rate_limited", message=message))
+                continue
             request = SubmitRequest.model_construct(url=url, options=SubmitOptions())
             try:
                 # The chat is the client: a link runs once per chat, and its block goes to each chat that asked.

@@ -172,6 +172,19 @@ async def test_help_refusals_and_a_repeated_callback(
             await submitter.submit(body, None)
 
 
+async def test_a_chat_sending_too_many_links_is_told_to_wait(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm).model_copy(update={"rate_limit_per_minute": 2})
+    async with running(settings, store):
+        await until(server.online, what="subscribed")
+        answer = await ask(server, "@vidscribe https://v.example/1 https://v.example/2 https://v.example/3")
+        assert answer.split("\n")[0] == "已接收 2 个链接，完成后发到这里："
+        assert answer.split("\n")[-1] == "- 未接收 https://v.example/3：这个会话一分钟内发的链接太多，请稍后再发"
+        assert "已接收 1 个链接" in await ask(server, "@vidscribe https://v.example/4", chatid="group2")  # per chat
+
+
 async def test_queue_full_is_said(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:

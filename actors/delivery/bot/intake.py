@@ -33,6 +33,7 @@ REFUSALS = {
     "invalid_url": "不是有效的链接",
     "forbidden_url": "不允许的地址",
     "queue_full": "排队的任务太多，请稍后再发",
+    "rate_limited": "这个会话一分钟内发的链接太多，请稍后再发",
 }
 
 
