@@ -65,7 +65,7 @@ class Mailbox:
         self._generation_slots = PriorityGate(settings.sender.generation_concurrency)
         self._generating: dict[str, asyncio.Task[None]] = {}
         self.robot = (
-            SmartRobot(settings.wecom_bot, chat_submitter, on_state=on_bot_state)
+            SmartRobot(settings.wecom_bot, chat_submitter, on_state=on_bot_state, states_of=store.task_state)
             if settings.wecom_bot.enabled and chat_submitter is not None
             else None
         )

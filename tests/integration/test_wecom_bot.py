@@ -440,3 +440,40 @@ async def test_a_missing_ca_file_is_retried_and_said_not_fatal(
         await asyncio.sleep(0.5)
         assert robot.connection.state in (BotState.OFFLINE, BotState.CONNECTING) and not server.subscribes
     assert "WeCom smart robot offline: FileNotFoundError" in caplog.text
+
+
+async def test_the_answer_shows_live_progress_until_the_block_goes_out(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    async with running(settings_for(tmp_path, server, fake_llm, progress_s=0.05), store) as mailbox:
+        await until(server.online, what="subscribed")
+        req_id = await asyncio.to_thread(server.post, "@vidscribe https://v.example/live")
+        await asyncio.to_thread(server.wait_answer, req_id)
+        task_id = only_task(store)
+        await asyncio.sleep(0.2)
+        store.update_task(task_id, status=TaskStatus.DOWNLOADING, progress=0.4)
+        await until(lambda: "第 1 个：下载中 40%" in server.wait_answer(req_id), what="progress shown")
+        assert not server.finished(req_id)
+        transcribe(store, task_id, "进度", 20)
+        await mailbox.enqueue(task_id)
+        await wait_done(store, task_id)
+        await until(lambda: server.finished(req_id), what="the answer finished")
+    updates = [body["stream"] for body in server.answers[req_id]]
+    assert len({u["id"] for u in updates}) == 1 and [u["finish"] for u in updates][-2:] == [False, True]
+    assert updates[0]["content"].startswith("已接收 1 个链接")
+    assert updates[-1]["content"].endswith("结果见下方。")
+    assert assert_contiguous_blocks(server.messages("group1"), expected_titles=["进度"])
+
+
+async def test_progress_ends_after_its_time_with_a_note(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
+) -> None:
+    server = wecom_bot_server
+    settings = settings_for(tmp_path, server, fake_llm, progress_s=0.05, progress_max_s=0.3)
+    async with running(settings, store):
+        await until(server.online, what="subscribed")
+        req_id = await asyncio.to_thread(server.post, "@vidscribe https://v.example/slow")
+        await until(lambda: server.finished(req_id), what="the answer finished")
+    final = server.answers[req_id][-1]["stream"]["content"]
+    assert final.endswith("仍在处理，完成后发到这里。") and "第 1 个：排队中" in final

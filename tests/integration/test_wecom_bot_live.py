@@ -1,7 +1,8 @@
 """The issue's acceptance check on the whole app (real Ray, Gateway, Store, LLMSender,
 Transcriber, the local video site and fake LLM): a member @-mentions the smart robot with a
-share text holding a short link, gets an answer within seconds and the video's whole block in
-the same chat, although the connection is cut as the block starts going out."""
+share text holding a short link, gets an answer within seconds (then live progress in it) and
+the video's whole block in the same chat, although the connection is cut as the block starts
+going out."""
 
 from __future__ import annotations
 
@@ -25,7 +26,8 @@ def test_a_link_asked_in_a_chat_comes_back_whole_to_that_chat(
     service_factory: Any, video_site: Any, wecom: Any, tmp_path: Path
 ) -> None:
     with WeComBotServer() as server:
-        service = service_factory(wecom_bot=server.settings(server.write_ca(tmp_path / "wecom-ca.pem")))
+        ca_file = server.write_ca(tmp_path / "wecom-ca.pem")
+        service = service_factory(wecom_bot=server.settings(ca_file, progress_s=0.5))
         wait_until(server.online, 60, "the LLMSender did not subscribe the robot")
         health = httpx.get(f"{service.base_url}/healthz", params={"details": "true"}, timeout=30).json()
         assert health == {"store": "ok", "wecom_bot": {"state": "online", "reason": "subscribed"}}
@@ -50,6 +52,8 @@ def test_a_link_asked_in_a_chat_comes_back_whole_to_that_chat(
         counts = assert_contiguous_blocks(server.messages("team-chat"), expected_titles=[title])
         assert counts[title]["校对"] >= 1
         assert server.accepted_subscribes() == 2  # cut, reconnected, the block finished whole
+        wait_until(lambda: server.finished(req_id), 30, "the answer's live progress did not finish")
+        assert server.wait_answer(req_id).endswith("结果见下方。")
         assert not wecom.messages("group-a")  # nothing went to the webhook group
         print(f"answered in {answered_s:.2f} s; {sum(counts[title].values())} message(s) in the chat")
         assert answered_s < 10

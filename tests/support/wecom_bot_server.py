@@ -14,8 +14,10 @@ Written from the official Node SDK (WecomTeam/aibot-node-sdk: `src/ws.ts`, `src/
   not JSON -> 40003; an unknown cmd -> 40004 (these codes are the stand-in's own: the SDK
   treats every errcode other than 0 alike);
 - `ping` -> 0 (unless `ack_pings` is False: no answer at all);
-- `aibot_respond_msg` only with the req_id of a callback delivered on that connection
-  (40005 otherwise), msgtype stream or markdown; `aibot_respond_welcome_msg` likewise, to an
+- `aibot_respond_msg` only with the req_id of a callback delivered to that robot (40005
+  otherwise; an answer may come on a later connection of the robot: an assumption, the SDK
+  does not say), msgtype stream or markdown; a stream may be updated (same id) until it
+  is sent with `finish` (40005 after); `aibot_respond_welcome_msg` likewise, to an
   `enter_chat` event (`server.enter(userid)`), msgtype text only;
 - `aibot_send_msg`: a `chatid`, msgtype markdown with content <= 4096 UTF-8 bytes (40058
   beyond) or msgtype file with a `media_id` this server made (40007 otherwise), at most
@@ -46,7 +48,7 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +75,6 @@ _server_log.setLevel(logging.WARNING)
 class _Peer:
     ws: ServerConnection
     bot: str | None = None
-    callbacks: set[str] = field(default_factory=set)  # req_ids delivered on this connection
 
 
 class WeComBotServer(LoopThread):
@@ -99,6 +100,7 @@ class WeComBotServer(LoopThread):
         self._pushes: dict[str, deque[float]] = defaultdict(deque)
         self._active: dict[str, _Peer] = {}
         self._uploads: dict[str, dict[str, Any]] = {}
+        self._callbacks: dict[str, set[str]] = defaultdict(set)  # bot -> req_ids of callbacks it was sent
         self.files: dict[str, tuple[str, bytes]] = {}  # media_id -> (filename, data)
         self._server: Server | None = None
         self._lock = threading.Lock()
@@ -122,6 +124,7 @@ class WeComBotServer(LoopThread):
             "heartbeat_s": 0.5,
             "ack_timeout_s": 2,
             "reconnect_max_s": 2,
+            "progress_s": 0,  # one finished answer, unless a test asks for live progress
             **fields,
         }
 
@@ -160,8 +163,13 @@ class WeComBotServer(LoopThread):
         self._call(self._deliver(bot, {"cmd": "aibot_event_callback", "headers": {"req_id": req_id}, "body": body}))
         return req_id
 
+    def finished(self, req_id: str) -> bool:
+        """Whether the answer to a message is final (a finished stream, or not a stream)."""
+        bodies = self.answers.get(req_id)
+        return bool(bodies) and (bodies[-1]["msgtype"] != "stream" or bool(bodies[-1]["stream"].get("finish")))
+
     def wait_answer(self, req_id: str, timeout: float = 10) -> str:
-        """The content of the answer to a posted message."""
+        """The content of the answer to a posted message (as it stands: a stream may be updated)."""
         wait_until(lambda: bool(self.answers.get(req_id)), timeout, f"no answer to {req_id}")
         body = self.answers[req_id][-1]
         return str(body.get(body["msgtype"], {}).get("content", ""))
@@ -212,7 +220,7 @@ class WeComBotServer(LoopThread):
         peer = self._active.get(bot)
         if peer is None:
             raise RuntimeError(f"bot {bot} has no connection")
-        peer.callbacks.add(frame["headers"]["req_id"])
+        self._callbacks[bot].add(frame["headers"]["req_id"])
         await peer.ws.send(json.dumps(frame, ensure_ascii=False))
 
     async def _kick(self, peer: _Peer) -> None:
@@ -300,14 +308,19 @@ class WeComBotServer(LoopThread):
         return ERR_UNKNOWN_CMD, f"unknown cmd {cmd}"
 
     def _respond(self, peer: _Peer, req_id: str, body: dict[str, Any]) -> tuple[int, str]:
-        if req_id not in peer.callbacks:
-            return ERR_BAD_REQ_ID, "req_id is not a callback of this connection"
+        if req_id not in self._callbacks.get(peer.bot or "", set()):
+            return ERR_BAD_REQ_ID, "req_id is not a callback of this robot"
         msgtype = body.get("msgtype")
         content = body.get(msgtype, {}).get("content") if msgtype in ("stream", "markdown", "text") else None
         if not isinstance(content, str):
             return ERR_BAD_FRAME, "a stream or markdown answer required"
         if len(content.encode()) > MAX_MARKDOWN_BYTES:
             return ERR_TOO_LONG, "content too long"
+        earlier = self.answers.get(req_id)
+        if earlier and msgtype == "stream":  # an update of the answer's stream: same id, not yet finished
+            last = earlier[-1].get("stream", {})
+            if last.get("finish") or last.get("id") != body["stream"].get("id"):
+                return ERR_BAD_REQ_ID, "the stream is finished, or another stream"
         self.answers[req_id].append(body)
         return 0, "ok"
 

@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 REMEMBERED_MSGIDS = 2048  # WeCom redelivers an unanswered callback within seconds
 SHOWN_LINK_CHARS = 80
 SHOWN_REASON_CHARS = 60
-ANSWER_BYTES = 3800  # below the 4096 bytes of a markdown answer, with room for the last line
+ANSWER_BYTES = 3400  # below the 4096 bytes of an answer, with room for the last line and the progress
 
 HELP = (
     "发我一个视频链接（B站、抖音、YouTube、小红书……，整段分享文字也行），我会把转录、校对和总结发到这里。\n"
@@ -56,7 +56,7 @@ class ChatSubmitter(Protocol):
         ...
 
 
-Answer = Callable[[ChatMessage, str], Awaitable[None]]
+Answer = Callable[[ChatMessage, str, list[LinkOutcome]], Awaitable[None]]  # the text, what became of the links
 
 
 class ChatIntake:
@@ -76,23 +76,23 @@ class ChatIntake:
             self._seen[message.msgid] = None
             while len(self._seen) > REMEMBERED_MSGIDS:
                 self._seen.popitem(last=False)
-        await self._answer(message, await self._reply_to(message))
+        await self._answer(message, *await self._reply_to(message))
 
-    async def _reply_to(self, message: ChatMessage) -> str:
+    async def _reply_to(self, message: ChatMessage) -> tuple[str, list[LinkOutcome]]:
         allowed = self._settings
         if allowed.allowed_chats and message.chatid not in allowed.allowed_chats:
-            return "这个会话没有开通视频转录，请联系管理员。"
+            return "这个会话没有开通视频转录，请联系管理员。", []
         if allowed.allowed_users and message.userid not in allowed.allowed_users:
-            return "你还没有开通视频转录，请联系管理员。"
+            return "你还没有开通视频转录，请联系管理员。", []
         links = extract_links(strip_mention(message.text))
         if not links:
-            return HELP
+            return HELP, []
         try:
             outcomes = await self._submitter.submit_chat(links, chat_lane(message.chatid))
         except Exception:
             log.exception("WeCom smart robot: submitting the links of a message failed")
-            return "暂时无法接收，请稍后再发一次。"
-        return answer_text(outcomes)
+            return "暂时无法接收，请稍后再发一次。", []
+        return answer_text(outcomes), outcomes
 
 
 def answer_text(outcomes: list[LinkOutcome]) -> str:

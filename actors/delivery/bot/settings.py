@@ -58,6 +58,19 @@ class WeComBotSettings(BaseModel):
         "take the robot from each other.",
     )
 
+    progress_s: float = Field(
+        10,
+        ge=0,
+        description="Seconds between updates of the live progress in the robot's answer (a stream showing each "
+        "accepted link's stage until its block goes out); 0: a finished answer at once, no progress.",
+    )
+    progress_max_s: float = Field(
+        300,
+        gt=0,
+        description="Longest time an answer shows live progress; then it is finished with a note that the "
+        "results will come to the chat.",
+    )
+
     @property
     def enabled(self) -> bool:
         return bool(self.bot_id) and self.secret is not None and bool(self.secret.get_secret_value())
