@@ -62,11 +62,14 @@ async def until(predicate: Callable[[], bool], timeout: float = 10, what: str = 
 
 
 @asynccontextmanager
-async def running(settings: Settings, store: Store) -> AsyncIterator[Mailbox]:
+async def running(settings: Settings, store: Store, online: WeComBotServer | None = None) -> AsyncIterator[Mailbox]:
+    """The LLMSender's mailbox with the robot; with `online`, once that server has it subscribed."""
     client = LocalStoreClient(store)
     mailbox = Mailbox(settings, client, chat_submitter=Submitter(settings, client, RecordingWorkQueue()))
     mailbox.start()
     try:
+        if online is not None:
+            await until(online.online, what="subscribed")
         yield mailbox
     finally:
         await mailbox.close()
@@ -107,8 +110,7 @@ async def test_link_in_a_chat_is_answered_and_its_block_arrives_there(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm), store, server) as mailbox:
         started = time.monotonic()
         answer = await ask(server, "@vidscribe 【好视频-哔哩哔哩】 https://b23.tv/AbCd1 看看", chatid="group1")
         answered_s = time.monotonic() - started
@@ -133,8 +135,7 @@ async def test_help_refusals_and_a_repeated_callback(
 ) -> None:
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm, allowed_chats="group1,alice", allowed_users="alice")
-    async with running(settings, store):
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server):
         assert (await ask(server, "@vidscribe 你好")).startswith("发我一个视频链接")
         refused = await ask(server, f"@vidscribe http://127.0.0.1:8080/v https://x.example/{'a' * 3000}")
         assert refused.split("\n") == [
@@ -177,8 +178,7 @@ async def test_a_chat_sending_too_many_links_is_told_to_wait(
 ) -> None:
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm).model_copy(update={"rate_limit_per_minute": 2})
-    async with running(settings, store):
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server):
         answer = await ask(server, "@vidscribe https://v.example/1 https://v.example/2 https://v.example/3")
         assert answer.split("\n")[0] == "已接收 2 个链接，完成后发到这里："
         assert answer.split("\n")[-1] == "- 未接收 https://v.example/3：这个会话一分钟内发的链接太多，请稍后再发"
@@ -190,8 +190,7 @@ async def test_queue_full_is_said(
 ) -> None:
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm).model_copy(update={"max_queued_tasks": 1})
-    async with running(settings, store):
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server):
         answer = await ask(server, "@vidscribe https://v.example/1 https://v.example/2")
         assert answer.split("\n")[1:] == [
             f"- https://v.example/1 [查看进度](https://vs.example/view/{only_task(store)})",
@@ -220,8 +219,7 @@ async def test_connection_cut_mid_block_is_resumed_whole(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, cut: str
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm), store, server) as mailbox:
         await ask(server, "@vidscribe https://v.example/long")
         task_id = only_task(store)
         server.cut_at_push = (3, cut)  # the third message of the block cuts the connection
@@ -237,8 +235,7 @@ async def test_unanswered_pings_reconnect(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm, ack_timeout_s=0.5), store):
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm, ack_timeout_s=0.5), store, server):
         server.ack_pings = False
         await until(lambda: server.pings >= 2, what="two pings")
         server.ack_pings = True
@@ -250,8 +247,7 @@ async def test_another_instance_taking_over_is_not_fought(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm, replaced_backoff_s=2), store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm, replaced_backoff_s=2), store, server) as mailbox:
         robot = mailbox.robot
         assert robot is not None
         await asyncio.to_thread(server.take_over)
@@ -321,8 +317,7 @@ async def test_a_chat_gets_at_most_its_rate(
     server = wecom_bot_server
     server.limit, server.window_s = 3, 1.0
     settings = settings_for(tmp_path, server, fake_llm, rate_per_window=client_rate, window_s=1)
-    async with running(settings, store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server) as mailbox:
         await ask(server, "@vidscribe https://v.example/many")
         task_id = only_task(store)
         transcribe(store, task_id, "多条", 120)
@@ -341,8 +336,7 @@ async def test_a_failed_task_is_told_in_its_chat(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm), store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm), store, server) as mailbox:
         await ask(server, "@vidscribe https://v.example/<@all>", chatid="group7")
         task_id = only_task(store)
         store.fail_task(task_id, "video_not_found", "HTTP 404 <@all> [x](http://evil.example)")
@@ -359,8 +353,7 @@ async def test_a_long_text_comes_as_the_summary_and_one_file(
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm)
     settings.wecom.attach_after_messages = 2
-    async with running(settings, store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server) as mailbox:
         await ask(server, "@vidscribe https://v.example/long-text")
         task_id = only_task(store)
         transcribe(store, task_id, "长文", 200)
@@ -401,8 +394,7 @@ async def test_a_restart_mid_block_resumes_from_the_first_unsent_part(
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm)
     server.hold_pushes_after = 2  # the block's third message hangs: the LLMSender dies waiting
-    async with running(settings, store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server) as mailbox:
         await ask(server, "@vidscribe https://v.example/restart")
         task_id = only_task(store)
         transcribe(store, task_id, "重启", 120)
@@ -420,8 +412,7 @@ async def test_a_member_opening_a_chat_is_welcomed_with_the_help(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm), store):
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm), store, server):
         req_id = await asyncio.to_thread(server.enter, "bob")
         assert (await asyncio.to_thread(server.wait_answer, req_id)).startswith("发我一个视频链接")
         assert server.answers[req_id][0]["msgtype"] == "text"
@@ -446,8 +437,7 @@ async def test_the_answer_shows_live_progress_until_the_block_goes_out(
     tmp_path: Path, store: Store, fake_llm: Any, wecom_bot_server: WeComBotServer
 ) -> None:
     server = wecom_bot_server
-    async with running(settings_for(tmp_path, server, fake_llm, progress_s=0.05), store) as mailbox:
-        await until(server.online, what="subscribed")
+    async with running(settings_for(tmp_path, server, fake_llm, progress_s=0.05), store, server) as mailbox:
         req_id = await asyncio.to_thread(server.post, "@vidscribe https://v.example/live")
         await asyncio.to_thread(server.wait_answer, req_id)
         task_id = only_task(store)
@@ -471,8 +461,7 @@ async def test_progress_ends_after_its_time_with_a_note(
 ) -> None:
     server = wecom_bot_server
     settings = settings_for(tmp_path, server, fake_llm, progress_s=0.05, progress_max_s=0.3)
-    async with running(settings, store):
-        await until(server.online, what="subscribed")
+    async with running(settings, store, server):
         req_id = await asyncio.to_thread(server.post, "@vidscribe https://v.example/slow")
         await until(lambda: server.finished(req_id), what="the answer finished")
     final = server.answers[req_id][-1]["stream"]["content"]
