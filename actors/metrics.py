@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from ray.util.metrics import Counter, Gauge, Histogram
 
+from actors.delivery.bot.connection import BotState
+from actors.delivery.bot.sender import chat_of
 from actors.domain.errors import DeliveryError
 from actors.domain.task import TaskRecord, TaskStatus, TokenUsage
 from actors.storage.retention import PruneReport
@@ -43,10 +45,14 @@ class _Instruments:
     llm_seconds: Histogram
     llm_tokens: Counter
     store_pruned: Counter
+    wecom_bot_state: Gauge
 
 
 def client_tag(task: TaskRecord) -> str:
-    """The client a task belongs to, as a metric tag (`default`: the plain API tokens)."""
+    """The client a task belongs to, as a metric tag (`default`: the plain API tokens; `wecom-bot`:
+    any chat of the smart robot, one tag for them all)."""
+    if task.client is not None and chat_of(task.client) is not None:
+        return "wecom-bot"
     return task.client or "default"
 
 
@@ -106,6 +112,12 @@ def _instruments() -> _Instruments:
             "vidscribe_store_pruned",
             "What retention deleted from the store: tasks, outbox_blocks, cache_layers and cache_bytes.",
             tag_keys=("kind",),
+        ),
+        wecom_bot_state=Gauge(
+            "vidscribe_wecom_bot_state",
+            "The smart robot's long connection: 1 for its current state (connecting, online, offline, replaced), "
+            "0 for the others.",
+            tag_keys=("state",),
         ),
     )
 
@@ -197,3 +209,10 @@ def store_pruned(batch: PruneReport) -> None:
     for kind in ("tasks", "outbox_blocks", "notice_parts", "cache_layers", "cache_bytes"):
         if count := getattr(batch, kind):
             counter.inc(count, tags={"kind": kind})
+
+
+def wecom_bot_state(state: BotState, reason: str) -> None:
+    """A BotConnection `on_state` callback: the connection's state as a one-hot gauge."""
+    gauge = _instruments().wecom_bot_state
+    for each in BotState:
+        gauge.set(1 if each is state else 0, tags={"state": each.value})

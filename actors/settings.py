@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field, field_validator
 
+from actors.delivery.bot.settings import WeComBotSettings
 from actors.delivery.settings import NoticeSettings, SenderSettings, WeComSettings
 from actors.llm.settings import LLMSettings
 from actors.media.settings import MediaSettings
@@ -54,6 +55,7 @@ class PipelineSettings(BaseModel):
     asr: AsrSettings = Field(default_factory=AsrSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)
     wecom: WeComSettings = Field(default_factory=WeComSettings)
+    wecom_bot: WeComBotSettings = Field(default_factory=WeComBotSettings)
     sender: SenderSettings = Field(default_factory=SenderSettings)
     recovery: RecoverySettings = Field(default_factory=RecoverySettings)
     notices: NoticeSettings = Field(default_factory=NoticeSettings)

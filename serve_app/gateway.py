@@ -6,11 +6,15 @@ calls, so it stays fast under any load. A full queue is a 429, never a hang.
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import FastAPI
 from ray.serve.handle import DeploymentHandle
 
+from actors.delivery.bot.intake import LinkOutcome
 from actors.storage.client import HandleStoreClient
 from serve_app.http.app import create_app
+from serve_app.http.context import edge_of_app
 from serve_app.settings import Settings
 
 
@@ -35,7 +39,21 @@ class Gateway:
     def __init__(
         self, settings: Settings, store: DeploymentHandle, transcriber: DeploymentHandle, sender: DeploymentHandle
     ) -> None:
-        self._app = create_app(settings, HandleStoreClient(store), RayWorkQueue(transcriber, sender))
+        self._sender = sender
+        self._app = create_app(
+            settings, HandleStoreClient(store), RayWorkQueue(transcriber, sender), robot_status=self._robot_status
+        )
+
+    async def _robot_status(self) -> dict[str, str] | None:
+        try:
+            status: dict[str, str] | None = await asyncio.wait_for(self._sender.robot_status.remote(), 5)
+        except Exception as error:  # health details must answer even when the LLMSender does not
+            return {"state": "unknown", "reason": f"the LLMSender did not answer: {type(error).__name__}"}
+        return status
+
+    async def submit_chat(self, links: list[str], lane: str) -> list[LinkOutcome]:
+        """Links a member sent the smart robot (called by the LLMSender, which holds its connection)."""
+        return await edge_of_app(self._app).submitter.submit_chat(links, lane)
 
     def __serve_build_asgi_app__(self) -> FastAPI:
         return self._app

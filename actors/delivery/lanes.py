@@ -13,9 +13,10 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 from actors.delivery.blocks import FILE_MSGTYPE, Attachment
-from actors.delivery.wecom import WeComClient, is_permanent
+from actors.delivery.wecom import is_permanent
 from actors.domain.errors import DeliveryError
 from actors.domain.outbox import OutboxBlock, OutboxPart
 from actors.storage.client import StoreClient
@@ -24,6 +25,14 @@ from actors.util import tasklog
 log = logging.getLogger(__name__)
 
 BlockDone = Callable[[OutboxBlock, DeliveryError | None], Awaitable[None]]
+
+
+class Sender(Protocol):
+    """Delivers to a lane (`DeliveryTargets`: a webhook, or a chat of the smart robot)."""
+
+    async def send(self, lane: str, content: str, msgtype: str) -> None: ...
+
+    async def send_file(self, lane: str, filename: str, data: bytes) -> None: ...
 
 
 class DeliveryLanes:
@@ -37,7 +46,7 @@ class DeliveryLanes:
     def __init__(
         self,
         store: StoreClient,
-        wecom: WeComClient,
+        wecom: Sender,
         on_block_done: BlockDone,
         *,
         park_after_s: float = 1800.0,

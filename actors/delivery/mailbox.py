@@ -13,7 +13,12 @@ import logging
 from collections.abc import Callable
 
 from actors.delivery.blocks import content_parts, status_parts
+from actors.delivery.bot.connection import StateObserver
+from actors.delivery.bot.intake import ChatSubmitter
+from actors.delivery.bot.robot import SmartRobot
+from actors.delivery.bot.sender import chat_of
 from actors.delivery.lanes import DeliveryLanes
+from actors.delivery.targets import DeliveryTargets
 from actors.delivery.wecom import WeComClient
 from actors.domain.errors import DeliveryError, TaskCancelled
 from actors.domain.outbox import CONTENT_KEY, OutboxBlock
@@ -42,9 +47,12 @@ class Mailbox:
         on_llm_call: Callable[[str, float, bool], None] | None = None,
         on_block_parked: Callable[[DeliveryError], None] | None = None,
         on_llm_usage: UsageObserver | None = None,
+        chat_submitter: ChatSubmitter | None = None,
+        on_bot_state: StateObserver | None = None,
     ) -> None:
         """The `on_*` callbacks are for metrics: each WeCom attempt, each LLM call, each parked
-        block, each LLM step's tokens."""
+        block, each LLM step's tokens, the smart robot's connection state. With the smart robot
+        configured (wecom_bot), `chat_submitter` takes the links members send it."""
         self._settings = settings
         self._store = store
         self._llm = LLMClient(settings.llm, on_call=on_llm_call) if settings.llm.enabled else None
@@ -56,9 +64,14 @@ class Mailbox:
         # K videos at the LLM at once; a freed slot goes to the most urgent waiting video.
         self._generation_slots = PriorityGate(settings.sender.generation_concurrency)
         self._generating: dict[str, asyncio.Task[None]] = {}
+        self.robot = (
+            SmartRobot(settings.wecom_bot, chat_submitter, on_state=on_bot_state, states_of=store.task_state)
+            if settings.wecom_bot.enabled and chat_submitter is not None
+            else None
+        )
         self._lanes = DeliveryLanes(
             self._store,
-            self._wecom,
+            DeliveryTargets(self._wecom, self.robot.sender if self.robot is not None else None),
             self._block_done,
             park_after_s=settings.wecom.park_after_s,
             on_parked=on_block_parked,
@@ -71,6 +84,8 @@ class Mailbox:
         """Resume unfinished work now and keep sweeping (call from a running loop)."""
         if self._supervisor is None:
             self._supervisor = asyncio.create_task(self._supervise(), name="mailbox-recovery")
+            if self.robot is not None:
+                self.robot.start()
 
     async def close(self) -> None:
         if self._supervisor is not None:
@@ -78,6 +93,8 @@ class Mailbox:
         for task in self._generating.values():
             task.cancel()
         await self._lanes.close()
+        if self.robot is not None:
+            await self.robot.close()
         await self._wecom.aclose()
         if self._llm is not None:
             await self._llm.aclose()
@@ -160,8 +177,9 @@ class Mailbox:
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
             view_url = self._view_url(task_id) if self._settings.notices.view_links else None
             wecom = self._settings.wecom
+            msgtype = wecom.msgtype if chat_of(lane) is None else "markdown"  # what the smart robot pushes
             parts = content_parts(
-                task, generated.proofread, generated.summary, wecom.msgtype, view_url, wecom.attach_after_messages
+                task, generated.proofread, generated.summary, msgtype, view_url, wecom.attach_after_messages
             )
             await self._store.add_block(task_id, lane, CONTENT_KEY, parts)
             for index, failure in enumerate(generated.failures):

@@ -38,6 +38,7 @@ from actors.speech.bundled_model import DEFAULT_MODEL_NAME, DEFAULT_MODEL_SHA256
 from actors.speech.models import resolve_model
 from actors.storage.schema import SCHEMA_VERSION
 from actors.storage.store import STORE_FILE
+from serve_app.cli.doctor_bot import wecom_bot_verdict
 from serve_app.settings import Settings
 
 MIN_FREE_BYTES = 300 * 1024**2  # the assembled model (145 MB) and a short video
@@ -358,6 +359,12 @@ def _delivery_fix(error: DeliveryError) -> str:
     return "check that this machine reaches the webhook's host (proxy, firewall)"
 
 
+def check_wecom_bot(checkup: Checkup) -> Finding:
+    """The smart robot: off, or WeCom's long-connection server reachable (no subscribe)."""
+    status, detail, fix = wecom_bot_verdict(checkup.settings.wecom_bot, checkup.settings.public_url)
+    return Finding(Status(status), detail, fix)
+
+
 def check_ray(checkup: Checkup) -> Finding:
     """Ray imports; the cluster at RAY_ADDRESS answers; with --ray a local Ray starts."""
     try:
@@ -393,6 +400,7 @@ CHECKS: list[tuple[str, Check]] = [
     ("yt-dlp", check_ytdlp),
     ("LLM", check_llm),
     ("WeCom", check_wecom),
+    ("smart robot", check_wecom_bot),
     ("Ray", check_ray),
 ]
 
@@ -456,6 +464,8 @@ def secrets_of(settings: Settings) -> list[str]:
     values += [client.token.get_secret_value() for client in settings.clients.values()]
     if settings.llm.api_key is not None:
         values.append(settings.llm.api_key.get_secret_value())
+    if settings.wecom_bot.secret is not None:
+        values.append(settings.wecom_bot.secret.get_secret_value())
     return [value for value in values if value]
 
 

@@ -1,7 +1,7 @@
 """The JSON API's core routes: health, submit a link, read a task, download its transcript."""
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from serve_app.http.auth import authorize, client_of, own_task
 from serve_app.http.context import edge_of
@@ -15,10 +15,14 @@ router = APIRouter()
 
 
 @router.get("/healthz", response_class=PlainTextResponse)
-async def healthz(request: Request) -> str:
-    """200 while the Store answers."""
-    await edge_of(request).store.ping()
-    return "ok"
+async def healthz(request: Request, details: bool = False) -> Response:
+    """200 while the Store answers; `?details=true`: JSON with the smart robot's connection
+    (`{"state", "reason"}`, null when it is not configured), which never makes it fail."""
+    edge = edge_of(request)
+    await edge.store.ping()
+    if not details:
+        return PlainTextResponse("ok")
+    return JSONResponse({"store": "ok", "wecom_bot": await edge.robot_status()})
 
 
 @router.post("/api/transcribe", status_code=202, response_model=SubmitResponse, dependencies=[Depends(authorize)])

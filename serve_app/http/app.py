@@ -14,7 +14,7 @@ from actors.storage.client import StoreClient
 from serve_app.http import api, listing, pages
 from serve_app.http.auth import identities_of
 from serve_app.http.body_limit import BodyLimit
-from serve_app.http.context import Edge
+from serve_app.http.context import Edge, RobotStatus
 from serve_app.http.errors import install_error_handlers
 from serve_app.http.redispatch import redispatch_forever
 from serve_app.http.schemas import ErrorResponse
@@ -22,8 +22,16 @@ from serve_app.http.submit import Submitter, WorkQueue
 from serve_app.settings import Settings
 
 
-def create_app(settings: Settings, store: StoreClient, work: WorkQueue, *, redispatch: bool = True) -> FastAPI:
-    """The HTTP API and pages; with `redispatch`, the app's lifespan runs the re-dispatch sweep."""
+def create_app(
+    settings: Settings,
+    store: StoreClient,
+    work: WorkQueue,
+    *,
+    redispatch: bool = True,
+    robot_status: RobotStatus | None = None,
+) -> FastAPI:
+    """The HTTP API and pages; with `redispatch`, the app's lifespan runs the re-dispatch sweep;
+    `robot_status` reports the smart robot's connection (/healthz?details=true)."""
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +54,8 @@ def create_app(settings: Settings, store: StoreClient, work: WorkQueue, *, redis
         submitter=Submitter(settings, store, work),
         identities=identities_of(settings),
     )
+    if robot_status is not None:
+        app.state.edge.robot_status = robot_status
     install_error_handlers(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.include_router(api.router)  # /healthz, submit, task, transcript

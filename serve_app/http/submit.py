@@ -11,13 +11,16 @@ import asyncio
 import secrets
 from typing import Protocol
 
+from actors.delivery.bot.intake import LinkOutcome
+from actors.domain.errors import VidscribeError
 from actors.domain.task import Submission, TaskOptions, TaskRecord
 from actors.net.urlguard import check_url
 from actors.storage.client import StoreClient
 from actors.storage.tasks import QueueFull
+from actors.util.ratelimit import RateLimiter
 from serve_app.http.errors import ApiError
 from serve_app.http.group_commit import GroupCommit
-from serve_app.http.schemas import SubmitRequest, item_numbers
+from serve_app.http.schemas import SubmitOptions, SubmitRequest, item_numbers
 from serve_app.settings import Settings
 
 RETRY_AFTER_S = 30
@@ -40,20 +43,26 @@ class Submitter:
         self._settings = settings
         self._store = store
         self._work = work
+        # A chat's links count against rate_limit_per_minute as a token's submissions do.
+        per_minute = settings.rate_limit_per_minute
+        self._chat_rate = RateLimiter(per_minute, 60.0) if per_minute > 0 else None
         self._create: GroupCommit[Submission, tuple[TaskRecord, bool] | QueueFull] = GroupCommit(
             lambda batch: store.create_tasks(batch, max_unfinished=settings.max_queued_tasks)
         )
 
-    async def submit(self, body: SubmitRequest, client: str | None) -> list[tuple[TaskRecord, bool]]:
+    async def submit(
+        self, body: SubmitRequest, client: str | None, *, lane: str | None = None
+    ) -> list[tuple[TaskRecord, bool]]:
         """Accept the link (or return its running task): one task, or one per asked playlist item,
-        in item order. InvalidURL/ForbiddenURL, or a 422/429 ApiError otherwise."""
+        in item order. InvalidURL/ForbiddenURL, or a 422/429 ApiError otherwise. `lane`: deliver
+        to it instead of the client's group (a chat of the smart robot)."""
         url = check_url(
             body.url.strip(),
             allow_private=self._settings.allow_private_urls,
             max_length=self._settings.max_url_length,
             resolve=False,  # DNS is checked by the worker; the gateway answers in milliseconds
         )
-        webhook = self.webhook_for(client, body.options.webhook_url)
+        webhook = lane or self.webhook_for(client, body.options.webhook_url)
         options = TaskOptions.model_validate(body.options.model_dump(exclude={"webhook_url", "playlist_items"}))
         submissions = [
             Submission(url=url, options=item_options, client=client, webhook=webhook)
@@ -66,13 +75,33 @@ class Submitter:
         for task, new in created:
             if new:
                 self._work.dispatch()
-                if self._settings.notices.accepted:
+                if self._settings.notices.accepted and lane is None:  # a chat's robot answered already
                     self._work.announce(task.task_id)
         full = next((result for result in accepted if isinstance(result, QueueFull)), None)
         if full is not None:
             # Items already accepted stay; sending the same request again returns them (dedupe).
             raise ApiError(429, full.code, full.message, {"Retry-After": str(RETRY_AFTER_S)})
         return created
+
+    async def submit_chat(self, links: list[str], lane: str) -> list[LinkOutcome]:
+        """Links a member sent the smart robot: each checked and accepted like an API request,
+        delivered to the chat's lane; one outcome per link, in order."""
+        outcomes: list[LinkOutcome] = []
+        for url in links:
+            if self._chat_rate is not None and self._chat_rate.hit(lane) is not None:
+                message = f"more than {self._chat_rate.limit} links a minute from this chat"
+                outcomes.append(LinkOutcome(url=url, code="rate_limited", message=message))
+                continue
+            request = SubmitRequest.model_construct(url=url, options=SubmitOptions())
+            try:
+                # The chat is the client: a link runs once per chat, and its block goes to each chat that asked.
+                task, new = (await self.submit(request, lane, lane=lane))[0]
+            except (VidscribeError, ApiError) as error:
+                outcomes.append(LinkOutcome(url=url, code=error.code, message=error.message))
+                continue
+            view_url = f"{self._settings.public_url.rstrip('/')}/view/{task.task_id}"
+            outcomes.append(LinkOutcome(url=url, task_id=task.task_id, view_url=view_url, existing=not new))
+        return outcomes
 
     async def retry(self, task_id: str) -> bool:
         """Queue a failed or cancelled task again and hand the pool a token for it; False when

@@ -37,6 +37,7 @@ SECRET_ENV = {  # env var -> key in the Secret vidscribe-secrets
     "VIDSCRIBE_API_TOKENS": "api-tokens",
     "VIDSCRIBE_LLM__API_KEY": "llm-api-key",
     "VIDSCRIBE_WECOM__WEBHOOK_URL": "wecom-webhook-url",
+    "VIDSCRIBE_WECOM_BOT__SECRET": "wecom-bot-secret",
 }
 DEPLOYMENTS = {"Gateway", "Store", "LLMSender", "Transcriber"}
 SINGLETONS = {"Store", "LLMSender"}

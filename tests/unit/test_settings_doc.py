@@ -88,6 +88,7 @@ def test_secrets_are_marked_and_only_they() -> None:
         "VIDSCRIBE_API_TOKENS",
         "VIDSCRIBE_LLM__API_KEY",
         "VIDSCRIBE_WECOM__WEBHOOK_URL",
+        "VIDSCRIBE_WECOM_BOT__SECRET",
         f"VIDSCRIBE_CLIENTS__{NAME}__TOKEN",
         f"VIDSCRIBE_CLIENTS__{NAME}__WEBHOOK_URL",
         # Proxy URLs may hold a password.
