@@ -93,9 +93,7 @@ def edit_distance(reference: str, hypothesis: str) -> int:
     for i, ref_char in enumerate(reference, 1):
         current = [i]
         for j, hyp_char in enumerate(hypothesis, 1):
-            current.append(
-                min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_char != hyp_char))
-            )
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ref_char != hyp_char)))
         previous = current
     return previous[-1]
 

@@ -81,7 +81,8 @@ class Speaker:
 def encode_opus(audio: np.ndarray, path: Path) -> None:
     """Float samples in [-1, 1] at 24 kHz → Opus in Ogg, mono."""
     pcm = (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16)
-    with av.open(str(path), "w", format="ogg") as container:
+    # bitexact: no random Ogg serial number and no encoder version tag, so the same audio gives the same file.
+    with av.open(str(path), "w", format="ogg", options={"fflags": "+bitexact"}) as container:
         stream: Any = container.add_stream("libopus", rate=SAMPLE_RATE)
         stream.bit_rate = BITRATE
         stream.layout = "mono"

@@ -1,0 +1,212 @@
+"""Issue 18 item 1: Mandarin ASR accuracy (CER) and speed (RTF) of each recognizer configuration.
+
+The committed clips (tests/data/mandarin/, made by bench.make_mandarin_clips) are served as
+video pages on a local site, each with its title and description, and every configuration
+takes the service's own path: `media.probe` (link → page) → `media.download_audio` →
+`SpeechRecognizer.transcribe`. CER is computed by bench.cer (Simplified, numerals spelled out,
+no punctuation or spaces), pooled over all clips; RTF is transcription seconds per second of
+audio; wall time adds resolving and downloading (model loading is left out: a replica loads
+its model once).
+
+    .venv/bin/python -m bench.asr_accuracy [--only NAME ...] [--clips NAME ...] [--show] [--json PATH]
+
+A configuration is a name, AsrSettings overrides, and whether the page's title and
+description are handed to the recognizer; add one to CONFIGURATIONS to measure it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from actors import media
+from actors.media.settings import MediaSettings
+from actors.speech.recognizer import SpeechRecognizer
+from actors.speech.settings import AsrSettings
+from bench.cer import ErrorCount, count_errors, total
+from tests.support.video_site import VideoSite
+
+CLIPS = Path(__file__).resolve().parents[1] / "tests" / "data" / "mandarin"
+
+
+@dataclass(frozen=True)
+class Configuration:
+    """One way of running the recognizer: AsrSettings overrides, and whether it sees the page."""
+
+    name: str
+    asr: dict[str, Any] = field(default_factory=dict)
+    page_context: bool = False  # pass the page's title and description (once transcribe takes them)
+
+
+CONFIGURATIONS = (
+    Configuration("base, language detected (default)"),
+    Configuration("base, zh, beam 5", {"language": "zh", "beam_size": 5}),
+)
+
+
+@dataclass(frozen=True)
+class Clip:
+    """A manifest entry: the file, the page it is served on, and what is said in it."""
+
+    file: str
+    title: str
+    description: str
+    text: str
+    duration_s: float
+
+    @property
+    def name(self) -> str:
+        return Path(self.file).stem
+
+
+@dataclass
+class ClipResult:
+    clip: str
+    heard: str
+    language: str | None
+    errors: ErrorCount
+    audio_s: float
+    asr_s: float
+    wall_s: float
+
+
+@dataclass
+class Result:
+    configuration: Configuration
+    load_s: float
+    clips: list[ClipResult] = field(default_factory=list)
+
+    @property
+    def errors(self) -> ErrorCount:
+        return total(c.errors for c in self.clips)
+
+    @property
+    def rtf(self) -> float:
+        return sum(c.asr_s for c in self.clips) / sum(c.audio_s for c in self.clips)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(c.wall_s for c in self.clips)
+
+
+def load_clips(folder: Path = CLIPS) -> list[Clip]:
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    return [Clip(e["file"], e["title"], e["description"], e["text"], float(e["duration_s"])) for e in manifest["clips"]]
+
+
+def transcribe_page(
+    url: str, recognizer: SpeechRecognizer, configuration: Configuration, workdir: Path
+) -> tuple[str, str | None, float, float]:
+    """The service's way from a link to text; (text, language, audio seconds, ASR seconds)."""
+    settings = MediaSettings()
+    probe = media.probe(url, settings, allow_private=True)
+    audio = media.download_audio(probe, workdir, settings, allow_private=True)
+    if configuration.page_context:
+        raise NotImplementedError("page context needs SpeechRecognizer.transcribe(context=...): merge main")
+    started = time.perf_counter()
+    transcript = recognizer.transcribe(Path(audio))
+    asr_s = time.perf_counter() - started
+    return transcript.text, transcript.language, transcript.duration or 0.0, asr_s
+
+
+def run(
+    configuration: Configuration, pages: dict[str, str], clips: list[Clip], base: dict[str, Any], data_dir: Path
+) -> Result:
+    """Every clip through one configuration, with the model from `data_dir`."""
+    with tempfile.TemporaryDirectory(prefix="asr-accuracy-") as tmp:
+        root = Path(tmp)
+        started = time.perf_counter()
+        recognizer = SpeechRecognizer(AsrSettings(**{**base, **configuration.asr}), data_dir)
+        result = Result(configuration, load_s=time.perf_counter() - started)
+        for clip in clips:
+            workdir = root / clip.name
+            workdir.mkdir()
+            started = time.perf_counter()
+            heard, language, audio_s, asr_s = transcribe_page(pages[clip.name], recognizer, configuration, workdir)
+            wall_s = time.perf_counter() - started
+            result.clips.append(
+                ClipResult(clip.name, heard, language, count_errors(clip.text, heard), audio_s, asr_s, wall_s)
+            )
+        return result
+
+
+def print_table(results: list[Result], audio_s: float, show: bool) -> None:
+    print(f"\n{len(results[0].clips)} clips, {audio_s:.1f} s of speech, {os.cpu_count()} CPUs\n")
+    print("| configuration | CER | RTF | ASR s | wall s | languages |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        languages = ", ".join(f"{lang} {n}" for lang, n in Counter(c.language for c in r.clips).most_common())
+        asr_s = sum(c.asr_s for c in r.clips)
+        cells = [r.configuration.name, f"{r.errors.rate:.1%}", f"{r.rtf:.3f}", f"{asr_s:.1f}", f"{r.wall_s:.1f}"]
+        print("| " + " | ".join([*cells, languages]) + " |")
+    print("\nCER per clip:\n")
+    print("| clip | " + " | ".join(r.configuration.name for r in results) + " |")
+    print("| --- |" + " --- |" * len(results))
+    for i, clip in enumerate(results[0].clips):
+        print(f"| {clip.clip} | " + " | ".join(f"{r.clips[i].errors.rate:.1%}" for r in results) + " |")
+    if show:
+        for r in results:
+            print(f"\n{r.configuration.name}:")
+            for c in r.clips:
+                print(f"  {c.clip} ({c.language}, {c.errors.rate:.1%}): {c.heard.replace(chr(10), ' ')}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", nargs="*", help="configuration names to run; default all")
+    parser.add_argument("--clips", nargs="*", help="clip names to use; default all")
+    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1, help="cpu_threads of the recognizer")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--data-dir", type=Path, help="a data dir with pulled models (for model overrides)")
+    parser.add_argument("--show", action="store_true", help="print what each configuration heard")
+    parser.add_argument("--json", type=Path, help="write every result here")
+    args = parser.parse_args()
+
+    clips = [c for c in load_clips() if not args.clips or c.name in args.clips]
+    configurations = [c for c in CONFIGURATIONS if not args.only or c.name in args.only]
+    base = {"cpu_threads": args.threads, "device": args.device}
+    site = VideoSite().start()
+    # The bundled model is put together once into a data dir; a throwaway one unless given.
+    with tempfile.TemporaryDirectory(prefix="asr-accuracy-data-") as tmp:
+        try:
+            pages = {
+                c.name: site.add_video(c.name, CLIPS / c.file, title=c.title, description=c.description) for c in clips
+            }
+            results = []
+            for configuration in configurations:
+                results.append(run(configuration, pages, clips, base, args.data_dir or Path(tmp)))
+                print(f"{configuration.name}: CER {results[-1].errors.rate:.1%}, RTF {results[-1].rtf:.3f}", flush=True)
+        finally:
+            site.close()
+    print_table(results, sum(c.audio_s for c in results[0].clips), args.show)
+    if args.json:
+        args.json.write_text(
+            json.dumps([_as_json(r) for r in results], ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+
+
+def _as_json(result: Result) -> dict[str, Any]:
+    return {
+        "configuration": result.configuration.name,
+        "asr": result.configuration.asr,
+        "page_context": result.configuration.page_context,
+        "cer": result.errors.rate,
+        "rtf": result.rtf,
+        "wall_s": result.wall_s,
+        "load_s": result.load_s,
+        "clips": [
+            {"clip": c.clip, "language": c.language, "cer": c.errors.rate, "heard": c.heard, "asr_s": c.asr_s}
+            for c in result.clips
+        ],
+    }
+
+
+if __name__ == "__main__":
+    main()
