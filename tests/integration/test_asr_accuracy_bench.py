@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.asr_accuracy import CLIPS, Configuration, load_clips, run
+from bench.asr_accuracy import Configuration, load_clips, run
 from tests.support.video_site import VideoSite
 
 
 @pytest.mark.slow
 def test_one_clip_through_the_service_path(video_site: VideoSite, asr_data_dir: Path) -> None:
     clip = next(c for c in load_clips() if c.name == "phones_iphone16")
-    page = video_site.add_video("bench-iphone16", CLIPS / clip.file, title=clip.title, description=clip.description)
+    page = video_site.add_video("bench-iphone16", clip.path, title=clip.title, description=clip.description)
 
     result = run(Configuration("zh", {"language": "zh"}), {clip.name: page}, [clip], {"cpu_threads": 2}, asr_data_dir)
 

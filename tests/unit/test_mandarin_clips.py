@@ -30,4 +30,4 @@ def test_clips_are_varied_short_and_small() -> None:
     assert len({s.voice for s in SCRIPTS}) >= 3
     assert len({s.topic for s in SCRIPTS}) == len(SCRIPTS)
     assert all(c.title and c.description for c in clips)
-    assert sum((CLIPS / c.file).stat().st_size for c in clips) < 2_000_000
+    assert sum(c.path.stat().st_size for c in clips) < 2_000_000
