@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 
 class TranscriptSource(StrEnum):
@@ -22,6 +22,10 @@ class VideoInfo(BaseModel):
     title: str = ""
     author: str | None = None
     duration: float | None = None  # seconds, when the site says
+    # What the page says about itself: Whisper's prompt and the LLM's context (names, terms).
+    description: str = ""
+    tags: list[str] = Field(default_factory=list)
+    language: str | None = None  # the spoken language, when the platform says (yt-dlp "language")
 
     @property
     def cache_key(self) -> tuple[str, str]:

@@ -1,4 +1,5 @@
-"""The instructions sent as system messages; the user message is only transcript text."""
+"""The instructions sent as system messages, with the video's context; the user message is only
+transcript text."""
 
 from __future__ import annotations
 
@@ -35,9 +36,22 @@ nested "  - " items for important details, and a last item with the conclusion i
 - Merge repeated points; only what the summaries say; no headings, no preface."""
 
 
+# The page's description as context: enough to name people and terms, never a second transcript.
+CONTEXT_DESCRIPTION_CHARS = 500
+
+
 def system_message(instructions: str, video: VideoInfo) -> str:
-    """Instructions followed by the video's context."""
+    """Instructions followed by the video's context: what its page says about it, so names
+    and terms the speech recognition got wrong can be put right. Never in the user message,
+    which is only transcript text."""
     context = [f"Title: {video.title or '(unknown)'}"]
     if video.author:
         context.append(f"Author: {video.author}")
+    if video.tags:
+        context.append(f"Tags: {', '.join(video.tags)}")
+    description = " ".join(video.description.split())
+    if description:
+        if len(description) > CONTEXT_DESCRIPTION_CHARS:
+            description = description[:CONTEXT_DESCRIPTION_CHARS] + "…"
+        context.append(f"Description: {description}")
     return f"{instructions}\n\nContext about the video (do not add it to your output):\n" + "\n".join(context)

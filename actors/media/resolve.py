@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 # Extractors whose ids are derived from the URL's last path segment ("index-1", "video"):
 # unique only together with the page they came from.
 _URL_DERIVED_ID_EXTRACTORS = {"generic", "html5"}
+# The page's own words kept with the video (stored, cached, prompted): enough for names and
+# terms; a channel's boilerplate description is long and says little.
+MAX_DESCRIPTION_CHARS = 1000
+MAX_TAGS = 20
 # live_status values with no finished recording to download yet.
 _NOT_RECORDED = ("is_live", "is_upcoming", "post_live")
 
@@ -116,6 +120,7 @@ def _video_info(info: dict[str, Any], webpage_url: str, title_override: str | No
         title = re.sub(r" \(1\)$", "", title)  # html5 numbers entries: "Title (1)"
     duration = info.get("duration")
     author = info.get("uploader") or info.get("channel") or info.get("creator")
+    tags = [str(tag) for tag in info.get("tags") or [] if tag][:MAX_TAGS]
     return VideoInfo(
         url=webpage_url,
         platform=str(info.get("extractor_key") or extractor or "unknown"),
@@ -123,4 +128,14 @@ def _video_info(info: dict[str, Any], webpage_url: str, title_override: str | No
         title=title,
         author=str(author) if author else None,
         duration=float(duration) if duration else None,
+        description=str(info.get("description") or "")[:MAX_DESCRIPTION_CHARS],
+        tags=tags,
+        language=_base_language(info.get("language")),
     )
+
+
+def _base_language(code: object) -> str | None:
+    """ "zh-CN", "zh_Hans", "EN" -> "zh", "en": the form Whisper names languages by."""
+    if not isinstance(code, str) or not code.strip():
+        return None
+    return re.split(r"[-_]", code.strip().lower(), maxsplit=1)[0] or None

@@ -17,6 +17,7 @@ from actors.domain.errors import NoSpeech, TaskCancelled
 from actors.domain.task import TaskRecord, TaskStatus
 from actors.domain.video import Transcript, TranscriptSource, VideoInfo
 from actors.settings import PipelineSettings
+from actors.speech.hints import PageHints
 from actors.speech.recognizer import SpeechRecognizer
 from actors.storage.client import StoreClient
 
@@ -155,14 +156,18 @@ class TranscribeJob:
                 await self._store.update_task(task.task_id, status=TaskStatus.TRANSCRIBING, progress=0.0)
                 heard = ProgressReporter(self._store, task.task_id, loop)
                 self.counters["asr_runs"] += 1
-                language = task.options.language
+                warnings: list[str] = []
                 started = time.monotonic()
                 transcript = await asyncio.to_thread(
                     self._recognizer().transcribe,
                     Path(audio),
-                    language=language,
+                    language=task.options.language,
+                    hints=PageHints.of(probe.video),
                     on_progress=lambda done, total: heard(done, total, seconds=done, duration=total),
+                    on_warning=warnings.append,
                 )
+                for warning in warnings:
+                    await self._store.add_warning(task.task_id, warning)
                 if self._on_asr is not None and transcript.duration:
                     self._on_asr(transcript.duration, time.monotonic() - started)
                 if not transcript.segments:

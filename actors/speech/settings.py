@@ -44,6 +44,28 @@ class AsrSettings(BaseModel):
     language: str | None = Field(
         None, description="Force a spoken language (e.g. zh); unset detects it. A request's options.language wins."
     )
+    page_prompt: Literal["off", "initial_prompt", "hotwords"] = Field(
+        "initial_prompt",
+        description="How the page's title, tags and description (and, for Chinese, a Simplified, punctuated "
+        "style sentence) reach Whisper: as its initial prompt, as hotwords (kept for every 30 s window), or off.",
+    )
+    language_confidence: float = Field(
+        0.7,
+        ge=0.0,
+        le=1.0,
+        description="When Whisper is less sure than this of the language of the first 30 s, the page's language "
+        "(the platform's word, else the title's script) is used instead; 0 always trusts Whisper.",
+    )
+    condition_on_previous_text: bool = Field(
+        False,
+        description="Feed each 30 s window the text of the one before (more consistent wording, but one "
+        "misheard window can start a repetition loop on long audio).",
+    )
+    loop_guard: bool = Field(
+        True,
+        description="Find phrases repeated beyond reason in the output, decode their stretch again with "
+        "safer settings, and warn on the task if the repeats persist (they are then cut to one).",
+    )
     simplified_chinese: bool = Field(
         True, description="Convert Chinese (zh, yue) speech recognised in Traditional characters to Simplified."
     )

@@ -15,6 +15,7 @@ from tqdm import tqdm
 from actors.domain.errors import InvalidURL, VidscribeError
 from actors.domain.formats import FORMATS, render
 from actors.domain.video import Transcript
+from actors.speech.hints import PageHints
 from actors.speech.recognizer import SpeechRecognizer
 from serve_app.cli.backup import add_backup_commands
 from serve_app.cli.client import add_status_command, add_submit_command, add_task_action_commands
@@ -108,10 +109,14 @@ def _with_overrides(settings: Settings, *, model: str | None, language: str | No
     return settings.model_copy(update={"asr": asr, "media": media_settings})
 
 
-def _transcribe_file(audio: Path, settings: Settings) -> Transcript:
+def _transcribe_file(audio: Path, settings: Settings, hints: PageHints | None = None) -> Transcript:
     recognizer = SpeechRecognizer(settings.asr, settings.data_dir)
     with _Progress("transcribing", unit="s") as progress:
-        return recognizer.transcribe(audio, on_progress=progress)
+        return recognizer.transcribe(audio, hints=hints, on_progress=progress, on_warning=_warn)
+
+
+def _warn(text: str) -> None:
+    print(f"vidscribe: {text}", file=sys.stderr)
 
 
 def _transcribe_url(url: str, settings: Settings) -> Transcript:
@@ -129,7 +134,7 @@ def _transcribe_url(url: str, settings: Settings) -> Transcript:
     with media.media_workdir(workdir_base) as workdir:
         with _Progress("downloading", unit="B", unit_scale=True) as progress:
             audio = media.download_audio(probe, workdir, settings.media, on_progress=progress, allow_private=private)
-        return _transcribe_file(Path(audio), settings)
+        return _transcribe_file(Path(audio), settings, PageHints.of(probe.video))
 
 
 class _Progress:

@@ -13,6 +13,7 @@ from faster_whisper import decode_audio
 
 from actors.domain.errors import TranscriptionError
 from actors.domain.video import Segment, TranscriptSource
+from actors.speech.hints import PageHints
 from actors.speech.recognizer import SpeechRecognizer, to_simplified
 from tests.support.asr import SPEECH_EN, SPEECH_EN_TEXT, SPEECH_EN_VIDEO
 from tests.support.text import word_overlap
@@ -132,3 +133,35 @@ def test_traditional_chinese_is_simplified() -> None:
     segments = [Segment(start=0, end=1, text="這是繁體字，我們說話。"), Segment(start=1, end=2, text="ok")]
 
     assert [s.text for s in to_simplified(segments)] == ["这是繁体字，我们说话。", "ok"]
+
+
+@pytest.mark.slow
+def test_when_whisper_is_unsure_the_pages_language_decides(
+    recognizer: SpeechRecognizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    french_page = PageHints(title="Le renard brun", language="fr")
+    # Sure enough (the default confidence): Whisper hears English whatever the page says.
+    assert recognizer.transcribe(SPEECH_EN, hints=french_page).language == "en"
+    # Never sure enough: the platform's word wins, then the title's script.
+    never_sure = recognizer.settings.model_copy(update={"language_confidence": 1.0})
+    monkeypatch.setattr(recognizer, "settings", never_sure)
+    assert recognizer.transcribe(SPEECH_EN, hints=french_page).language == "fr"
+    # Decoded in the page's language Whisper may hear nothing: then its own guess is used.
+    transcript = recognizer.transcribe(SPEECH_EN, hints=PageHints(title="敏捷的棕色狐狸"))
+    assert transcript.language == "en"
+    assert word_overlap(SPEECH_EN_TEXT, transcript.text) >= 0.8, transcript.text
+
+
+@pytest.mark.slow
+def test_a_repetition_loop_is_decoded_again_from_the_audio(recognizer: SpeechRecognizer) -> None:
+    samples = decode_audio(str(SPEECH_EN))
+    looping = [Segment(start=0.0, end=CLIP_SECONDS, text="The quick brown fox. " * 6)]
+    warnings: list[str] = []
+
+    redone = recognizer._without_loops(samples, looping, "en", warnings.append)
+
+    text = " ".join(s.text for s in redone)
+    assert word_overlap(SPEECH_EN_TEXT, text) >= 0.8, text
+    assert text.lower().count("quick brown fox") == 1
+    assert warnings == []  # the second decoding heard the speech: nothing left to say
+    assert_ordered(redone, CLIP_SECONDS)

@@ -36,6 +36,26 @@ async def test_short_text_is_proofread_with_instructions_in_system_and_only_text
     assert request.api_key == "none"  # no key configured: a placeholder, as local servers expect
 
 
+async def test_the_page_reaches_both_steps_as_context_never_as_transcript(
+    fake_llm: FakeLLM, client_for: Callable[..., Any]
+) -> None:
+    # The ASR wrote 拜登 for Python: the page's words are what lets the LLM put it right.
+    video = VIDEO.model_copy(
+        update={"description": "本期讲用Python调用ChatGPT接口。" + "啊" * 2000, "tags": ["Python", "ChatGPT"]}
+    )
+    text = chinese_transcript(400).replace("机器学习", "用拜登调用接口", 1)
+    async with client_for() as llm:
+        await llm.proofread(text, video)
+        await llm.summarize(text, video)
+
+    assert len(fake_llm.requests) == 2
+    for request in fake_llm.requests:
+        assert "Tags: Python, ChatGPT" in request.system
+        assert "Description: 本期讲用Python调用ChatGPT接口。" in request.system
+        assert len(request.system) < 2000  # the description is bounded
+        assert "Python" not in request.user and "Description" not in request.user
+
+
 async def test_long_transcript_is_chunked_proofread_concurrently_and_rejoined_in_order(
     fake_llm: FakeLLM, client_for: Callable[..., Any]
 ) -> None:
