@@ -15,7 +15,8 @@ path; `--joined` serves them as one compilation video instead (4.5 min, half a s
 between clips), which takes the batched path real videos take.
 
 A configuration is a name, AsrSettings overrides, and whether the page's title and
-description are handed to the recognizer; add one to CONFIGURATIONS to measure it.
+description are handed to the recognizer (`PageHints`, as the service does); add one to
+CONFIGURATIONS to measure it.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from faster_whisper import decode_audio
 
 from actors import media
 from actors.media.settings import MediaSettings
+from actors.speech.hints import PageHints
 from actors.speech.recognizer import SAMPLE_RATE, SpeechRecognizer
 from actors.speech.settings import AsrSettings
 from bench.cer import ErrorCount, count_errors, total
@@ -50,15 +52,21 @@ class Configuration:
 
     name: str
     asr: dict[str, Any] = field(default_factory=dict)
-    page_context: bool = False  # pass the page's title and description (once transcribe takes them)
+    page_context: bool = False  # hand the page's title, tags and description to the recognizer (PageHints)
 
 
 CONFIGURATIONS = (
-    Configuration("base, language detected (default)"),
-    Configuration("base, zh, beam 5", {"language": "zh", "beam_size": 5}),
-    Configuration("base, zh, greedy", {"language": "zh", "beam_size": 1}),
-    # Clips under 30 s always go sequential; this one differs only with --joined.
-    Configuration("base, zh, sequential", {"language": "zh", "batch_size": 1}),
+    # Without the page: what the service did before #18 items 2-4 (language detected, no prompt).
+    Configuration("base, detected, no page"),
+    Configuration("base, zh, no page", {"language": "zh"}),
+    Configuration("base, zh, greedy, no page", {"language": "zh", "beam_size": 1}),
+    # Clips under 30 s always go sequential; the sequential rows differ only with --joined.
+    Configuration("base, zh, sequential, no page", {"language": "zh", "batch_size": 1}),
+    # With the page, as the service runs now (page_prompt defaults to initial_prompt).
+    Configuration("base, detected, page prompt (default)", page_context=True),
+    Configuration("base, zh, page prompt", {"language": "zh"}, page_context=True),
+    Configuration("base, zh, page hotwords", {"language": "zh", "page_prompt": "hotwords"}, page_context=True),
+    Configuration("base, zh, page prompt, sequential", {"language": "zh", "batch_size": 1}, page_context=True),
 )
 
 
@@ -138,10 +146,9 @@ def transcribe_page(
     settings = MediaSettings()
     probe = media.probe(url, settings, allow_private=True)
     audio = media.download_audio(probe, workdir, settings, allow_private=True)
-    if configuration.page_context:
-        raise NotImplementedError("page context needs SpeechRecognizer.transcribe(context=...): merge main")
+    hints = PageHints.of(probe.video) if configuration.page_context else None  # as TranscribeJob passes them
     started = time.perf_counter()
-    transcript = recognizer.transcribe(Path(audio))
+    transcript = recognizer.transcribe(Path(audio), hints=hints)
     asr_s = time.perf_counter() - started
     return transcript.text, transcript.language, transcript.duration or 0.0, asr_s
 
