@@ -194,6 +194,6 @@ def llm_tokens(task: TaskRecord, usage: TokenUsage) -> None:
 def store_pruned(batch: PruneReport) -> None:
     """A Pruner `on_batch` callback: what one retention batch deleted."""
     counter = _instruments().store_pruned
-    for kind in ("tasks", "outbox_blocks", "cache_layers", "cache_bytes"):
+    for kind in ("tasks", "outbox_blocks", "notice_parts", "cache_layers", "cache_bytes"):
         if count := getattr(batch, kind):
             counter.inc(count, tags={"kind": kind})

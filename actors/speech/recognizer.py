@@ -143,6 +143,7 @@ class SpeechRecognizer:
                 language=language,
                 beam_size=s.beam_size,
                 batch_size=s.batch_size,
+                chunk_length=s.batch_chunk_s,
                 # Keep Whisper's timestamps: sentence-sized segments (not 30 s blocks) for
                 # subtitles; measured at the same speed.
                 without_timestamps=False,

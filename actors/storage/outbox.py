@@ -83,6 +83,9 @@ def mark_part_sent(db: sqlite3.Connection, block_id: int, seq: int) -> None:
     if marked == 0:
         if db.execute("SELECT 1 FROM outbox_parts WHERE block_id = ? AND seq = ?", (block_id, seq)).fetchone():
             return  # already marked: a retry after a lost reply
+        sent = "SELECT 1 FROM outbox_blocks WHERE block_id = ? AND state = 'sent' AND ? < parts_total"
+        if db.execute(sent, (block_id, seq)).fetchone():
+            return  # marked, sent and compacted since (retention)
         raise KeyError(f"no outbox part {block_id}/{seq}")
     db.execute(
         "UPDATE outbox_blocks SET parts_sent = parts_sent + 1,"

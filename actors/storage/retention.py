@@ -9,8 +9,11 @@
 
 Every step is one short write transaction of at most `batch_size` rows, with a pause after
 it: the Store's lock is free between batches, so submissions and send marks are answered
-while a long prune runs. Sent parts of live tasks are kept: they are the block that
-redeliver sends again, and the record that keeps a retried step from sending a notice twice.
+while a long prune runs.
+
+Sent blocks of live tasks are compacted: a sent notice (failed, llm-off, ...) loses its parts'
+text, its block row stays (the record that keeps a retried step from sending it twice). A sent
+content block keeps its parts: they are what redeliver sends again.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from actors.domain.outbox import CONTENT_KEY
 from actors.storage.database import Database, placeholders
 from actors.storage.settings import RetentionSettings
 
@@ -42,6 +46,7 @@ class PruneReport:
     outbox_blocks: int = 0
     cache_layers: int = 0
     cache_bytes: int = 0
+    notice_parts: int = 0
     batches: int = 0
 
     def add(self, other: PruneReport) -> None:
@@ -49,6 +54,7 @@ class PruneReport:
         self.outbox_blocks += other.outbox_blocks
         self.cache_layers += other.cache_layers
         self.cache_bytes += other.cache_bytes
+        self.notice_parts += other.notice_parts
         self.batches += other.batches
 
 
@@ -70,6 +76,22 @@ def prune_finished_tasks(db: sqlite3.Connection, cutoff: float, limit: int) -> P
     blocks = db.execute(f"DELETE FROM outbox_blocks WHERE task_id IN ({marks})", ids).rowcount  # noqa: S608
     db.execute(f"DELETE FROM tasks WHERE task_id IN ({marks})", ids)  # noqa: S608 - placeholders only
     return PruneReport(tasks=len(ids), outbox_blocks=blocks, batches=1)
+
+
+def compact_sent_notices(db: sqlite3.Connection, limit: int) -> PruneReport:
+    """Delete the parts of up to `limit` sent notice blocks; the blocks themselves stay."""
+    ids = [
+        block_id
+        for (block_id,) in db.execute(
+            "SELECT block_id FROM outbox_blocks b WHERE state = 'sent' AND key <> ? AND EXISTS"
+            " (SELECT 1 FROM outbox_parts p WHERE p.block_id = b.block_id) LIMIT ?",
+            (CONTENT_KEY, limit),
+        ).fetchall()
+    ]
+    if not ids:
+        return PruneReport()
+    parts = db.execute(f"DELETE FROM outbox_parts WHERE block_id IN ({placeholders(ids)})", ids).rowcount  # noqa: S608
+    return PruneReport(notice_parts=parts, batches=1)
 
 
 def evict_cache(db: sqlite3.Connection, max_bytes: int, limit: int) -> PruneReport:
@@ -119,12 +141,14 @@ class Pruner:
         self._thread: threading.Thread | None = None
 
     def run_once(self) -> PruneReport:
-        """Prune old tasks, then the cache over its budget, then give free pages back."""
+        """Prune old tasks, compact sent notices, evict the cache over its budget, then give
+        free pages back."""
         report = PruneReport()
         settings = self._settings
         if settings.task_days > 0:
             cutoff = self._clock() - settings.task_days * DAY_S
             self._in_batches(report, lambda db: prune_finished_tasks(db, cutoff, settings.batch_size))
+        self._in_batches(report, lambda db: compact_sent_notices(db, settings.batch_size))
         if settings.cache_mb > 0:
             budget = int(settings.cache_mb * 2**20)
             self._in_batches(report, lambda db: evict_cache(db, budget, settings.batch_size))
@@ -133,9 +157,10 @@ class Pruner:
             self._pause()
         if report.batches:
             log.info(
-                "pruned %d tasks (%d outbox blocks) and %d cache layers (%.1f MiB) in %d batches",
+                "pruned %d tasks (%d outbox blocks), %d sent notice parts and %d cache layers (%.1f MiB) in %d batches",
                 report.tasks,
                 report.outbox_blocks,
+                report.notice_parts,
                 report.cache_layers,
                 report.cache_bytes / 2**20,
                 report.batches,

@@ -300,3 +300,35 @@ def test_a_layer_evicted_while_it_is_read_is_still_returned_and_stays_gone(tmp_p
         assert [report.cache_layers for report in evicted] == [1]
         assert store.cache_get("html5", "page-1", "summary") is None
         assert raw(store, "SELECT COUNT(*) FROM cache_usage") == [(0,)]
+
+
+# -- sent blocks of live tasks ----------------------------------------------------------
+
+
+def test_sent_notices_lose_their_text_but_never_go_out_twice_and_content_stays(store: Store) -> None:
+    task, _ = store.create_task("https://v.example/live", TaskOptions(), webhook=LANE)
+    notice = store.add_block(task.task_id, LANE, "llm-off", [("【状态】未校对", "text")])
+    content = store.add_block(task.task_id, LANE, CONTENT_KEY, [("one", "text"), ("two", "text")])
+    unsent = store.add_block(task.task_id, LANE, "failed", [("【状态】失败", "text")])
+    for block, seq in ((notice, 0), (content, 0), (content, 1)):
+        store.mark_part_sent(block, seq)
+
+    run, batches = pruner(store, Clock(time.time()), task_days=30)
+    assert run.run_once().notice_parts == 1
+    assert sum(b.notice_parts for b in batches) == 1  # what the metric counts
+
+    kept = {b.key: b for b in store.task_blocks(task.task_id)}
+    assert kept["llm-off"].parts == [] and kept[CONTENT_KEY].parts and kept["failed"].parts
+    assert store.add_block(task.task_id, LANE, "llm-off", [("【状态】未校对", "text")]) == notice  # not queued again
+    store.mark_part_sent(notice, 0)  # a late second mark of a compacted part changes nothing
+    assert store.redeliver(task.task_id) is True  # content is still whole
+    assert [b.block_id for b in iter(lambda: _send_next(store), None)] == [content, unsent]
+    assert run.run_once().notice_parts == 1  # the failed notice, now sent
+
+
+def _send_next(store: Store) -> object:
+    block = store.next_block(LANE)
+    if block is not None:
+        for part in block.parts:
+            store.mark_part_sent(block.block_id, part.seq)
+    return block
