@@ -67,6 +67,9 @@ CONFIGURATIONS = (
     Configuration("base, zh, page prompt", {"language": "zh"}, page_context=True),
     Configuration("base, zh, page hotwords", {"language": "zh", "page_prompt": "hotwords"}, page_context=True),
     Configuration("base, zh, page prompt, sequential", {"language": "zh", "batch_size": 1}, page_context=True),
+    # Batched decoding of 30 s stretches loses sentences on the --joined compilation; shorter ones keep them.
+    Configuration("base, zh, no page, 15 s batches", {"language": "zh", "batch_chunk_s": 15}),
+    Configuration("base, detected, page prompt, 15 s batches", {"batch_chunk_s": 15}, page_context=True),
 )
 
 
