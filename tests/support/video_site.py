@@ -58,6 +58,8 @@ Every morning the village baker opens his shop before sunrise,
 and the smell of fresh bread fills the street.
 """
 
+# Audio files whose type Python's mimetypes may not know (it depends on /etc/mime.types).
+_AUDIO_TYPES = {"m4a": "audio/mp4", "ogg": "audio/ogg", "opus": "audio/ogg"}
 _CHUNK = 16 * 1024
 _RANGE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -144,6 +146,7 @@ class VideoSite:
         subtitles_vtt: str | None = None,
         *,
         title: str | None = None,
+        description: str | None = None,
         audio_only: bool | None = None,
         throttle_bps: int | None = None,
         content_length: bool = True,
@@ -151,11 +154,16 @@ class VideoSite:
     ) -> str:
         """A page `/<name>.html` playing `/media/<name>.<ext>` (+ `/media/<name>.en.vtt`); returns the page URL.
 
-        With `cookie`, each of them answers 412 to a request without that cookie."""
+        With `description`, the page carries it as sites do (`og:description`, which yt-dlp reads);
+        with `cookie`, each of them answers 412 to a request without that cookie."""
         page = self._media_tag(name, media, subtitles_vtt, audio_only, throttle_bps, content_length, cookie)
         page_title = html.escape(title or f"Video {name}")
+        meta = ""
+        if description is not None:
+            content = html.escape(description)
+            meta = f"<meta name='description' content='{content}'><meta property='og:description' content='{content}'>"
         document = (
-            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title></head>"
+            f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{page_title}</title>{meta}</head>"
             f"<body><h1>{page_title}</h1>{page}</body></html>"
         )
         self.add_page(f"/{name}.html", document)
@@ -174,7 +182,7 @@ class VideoSite:
     ) -> str:
         """Serve `/media/<name>.<ext>` (and its .en.vtt); the `<video>`/`<audio>` tag playing it."""
         ext = media.suffix.lstrip(".").lower() if isinstance(media, Path) else "mp4"
-        mime = mimetypes.types_map.get(f".{ext}", "video/mp4") if ext != "m4a" else "audio/mp4"
+        mime = _AUDIO_TYPES.get(ext) or mimetypes.types_map.get(f".{ext}", "video/mp4")
         if audio_only is None:
             audio_only = mime.startswith("audio/")
         tag = "audio" if audio_only else "video"
