@@ -126,16 +126,21 @@ def load_clips(folder: Path = CLIPS) -> list[Clip]:
     ]
 
 
-def join_clips(clips: list[Clip], folder: Path) -> Clip:
-    """The clips as one compilation video (16 kHz WAV in `folder`), half a second apart."""
-    gap = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
-    samples = np.concatenate([part for c in clips for part in (decode_audio(str(c.path)), gap)])
-    path = folder / "joined.wav"
+def write_wav(path: Path, samples: np.ndarray) -> Path:
+    """16 kHz mono 16-bit PCM: what a site's audio becomes once decoded."""
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(SAMPLE_RATE)
         out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
+    return path
+
+
+def join_clips(clips: list[Clip], folder: Path) -> Clip:
+    """The clips as one compilation video (16 kHz WAV in `folder`), half a second apart."""
+    gap = np.zeros(SAMPLE_RATE // 2, dtype=np.float32)
+    samples = np.concatenate([part for c in clips for part in (decode_audio(str(c.path)), gap)])
+    path = write_wav(folder / "joined.wav", samples)
     # A compilation's page names what is in it: the clips' titles make its description.
     title = f"普通话视频{len(clips)}段合集"
     description = " ".join(c.title for c in clips)

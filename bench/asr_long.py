@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -28,7 +27,7 @@ from actors.speech.hints import PageHints
 from actors.speech.loops import find_loops
 from actors.speech.recognizer import SAMPLE_RATE, SpeechRecognizer
 from actors.speech.settings import AsrSettings
-from bench.asr_accuracy import load_clips
+from bench.asr_accuracy import load_clips, write_wav
 from bench.cer import count_errors
 from tests.support.video_site import VideoSite
 
@@ -56,13 +55,7 @@ def long_video(folder: Path) -> tuple[Path, str]:
             if round_ == 0 and index == len(clips) // 2:
                 parts += [noise_and_jingle(20.0), gap]
     samples = np.concatenate(parts)
-    path = folder / "long.wav"
-    with wave.open(str(path), "wb") as out:
-        out.setnchannels(1)
-        out.setsampwidth(2)
-        out.setframerate(SAMPLE_RATE)
-        out.writeframes((np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes())
-    return path, text
+    return write_wav(folder / "long.wav", samples), text
 
 
 def main() -> None:
