@@ -51,6 +51,10 @@ class PipelineSettings(BaseModel):
         description="Base URL of the view links sent to the group (/view/<task id> is appended).",
     )
 
+    def view_url(self, task_id: str) -> str:
+        """The task's view page at the public URL (the links sent to groups and chats)."""
+        return f"{self.public_url.rstrip('/')}/view/{task_id}"
+
     media: MediaSettings = Field(default_factory=MediaSettings)
     asr: AsrSettings = Field(default_factory=AsrSettings)
     llm: LLMSettings = Field(default_factory=LLMSettings)

@@ -115,12 +115,9 @@ class Mailbox:
         if task is None or lane is None or not self._settings.notices.accepted:
             return
         await self._store.add_block(
-            task_id, lane, "accepted", status_parts(f"已接收：{task.url}\n进度：{self._view_url(task_id)}")
+            task_id, lane, "accepted", status_parts(f"已接收：{task.url}\n进度：{self._settings.view_url(task_id)}")
         )
         self._lanes.kick(lane)
-
-    def _view_url(self, task_id: str) -> str:
-        return f"{self._settings.public_url.rstrip('/')}/view/{task_id}"
 
     async def notify_failed(self, task_id: str) -> None:
         """Tell the group that a task failed (a status notice of its own, if notices.failed)."""
@@ -175,7 +172,7 @@ class Mailbox:
             if self._llm is None:
                 notice = f"未配置 LLM：《{title}》未经校对与总结，按原始转录发送"
                 await self._store.add_block(task_id, lane, "llm-off", status_parts(notice))
-            view_url = self._view_url(task_id) if self._settings.notices.view_links else None
+            view_url = self._settings.view_url(task_id) if self._settings.notices.view_links else None
             wecom = self._settings.wecom
             msgtype = wecom.msgtype if chat_of(lane) is None else "markdown"  # what the smart robot pushes
             parts = content_parts(

@@ -71,18 +71,10 @@ def collapse(text: str) -> str:
 def collapse_loops(segments: list[Segment]) -> list[Segment]:
     """Segments with every loop cut to one: a run of one sentence keeps its first segment
     (stretched over the run), a phrase repeated inside a segment is written once."""
-    kept: list[Segment] = []
-    index = 0
-    while index < len(segments):
-        run = _sentence_run(segments, index)
-        if run >= MIN_SEGMENT_RUN:
-            first, last = segments[index], segments[index + run - 1]
-            kept.append(first.model_copy(update={"end": last.end, "text": collapse(first.text)}))
-            index += run
-            continue
-        segment = segments[index]
-        kept.append(segment.model_copy(update={"text": collapse(segment.text)}))
-        index += 1
+    kept = list(segments)
+    for loop in reversed(find_loops(segments)):  # from the end: indices before stay valid
+        first, last = segments[loop.first], segments[loop.last]
+        kept[loop.first : loop.last + 1] = [first.model_copy(update={"end": last.end, "text": collapse(first.text)})]
     return kept
 
 

@@ -92,8 +92,7 @@ class SpeechRecognizer:
             on_progress(0.0, duration)  # the length is known before the first segment is
         try:
             for forced in self._languages(samples, language or self.settings.language or None, hints):
-                prompt = hints.prompt(forced) if hints is not None and self.settings.page_prompt != "off" else None
-                raw, info = self._run(samples, duration, forced, prompt)
+                raw, info = self._run(samples, duration, forced, hints.prompt(forced) if hints else None)
                 segments = _collect(raw, duration, on_progress)
                 if segments:
                     break
@@ -134,7 +133,8 @@ class SpeechRecognizer:
         self, samples: np.ndarray, duration: float, language: str | None, prompt: str | None
     ) -> tuple[Iterable[WhisperSegment], TranscriptionInfo]:
         s = self.settings
-        by_page = {"initial_prompt": prompt} if s.page_prompt == "initial_prompt" else {"hotwords": prompt}
+        # The page's words as Whisper's initial prompt or as hotwords (the setting names the keyword).
+        by_page = {s.page_prompt: prompt} if prompt and s.page_prompt != "off" else {}
         # Batched mode cuts the audio at VAD silences, so it needs VAD on; without VAD it
         # would cut mid-word at fixed 30 s marks.
         if s.batch_size > 1 and s.vad and duration > BATCH_MIN_DURATION_S:

@@ -99,7 +99,7 @@ class Submitter:
             except (VidscribeError, ApiError) as error:
                 outcomes.append(LinkOutcome(url=url, code=error.code, message=error.message))
                 continue
-            view_url = f"{self._settings.public_url.rstrip('/')}/view/{task.task_id}"
+            view_url = self._settings.view_url(task.task_id)
             outcomes.append(LinkOutcome(url=url, task_id=task.task_id, view_url=view_url, existing=not new))
         return outcomes
 
