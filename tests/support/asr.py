@@ -17,6 +17,12 @@ SPEECH_EN = DATA / "speech_en.m4a"  # ~14 s of espeak English
 SPEECH_EN_VIDEO = DATA / "speech_en.mp4"
 SPEECH_EN_TEXT = (DATA / "speech_en.txt").read_text(encoding="utf-8").strip()
 
+# How much of the clip's words a pipeline test's transcript must share. Those tests give each
+# page a random title, and the title is Whisper's prompt: over 24 random titles the base model
+# scored 0.71-0.88 ("the" heard as "a" throughout), 0.88 without one. 0.6 still tells the clip's
+# words from any other text; accuracy itself is held at 0.8 in test_asr, without a title.
+HEARD_THE_CLIP = 0.6
+
 
 @pytest.fixture(scope="session")
 def asr_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
