@@ -11,6 +11,7 @@ import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 from actors import media
 from actors.domain.errors import NoSpeech, TaskCancelled
@@ -22,6 +23,7 @@ from actors.speech.recognizer import SpeechRecognizer
 from actors.storage.client import StoreClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 PROGRESS_INTERVAL_S = 1.0
 
@@ -121,21 +123,26 @@ class TranscribeJob:
         await self._store.update_task(task.task_id, video=video)
         return probe
 
+    async def _noting_warnings(self, task_id: str, work: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run blocking `work` in a thread; what it warns of (a skipped track, a loop cut to
+        one) is said on the task, not only logged."""
+        warnings: list[str] = []
+        result = await asyncio.to_thread(work, *args, on_warning=warnings.append, **kwargs)
+        for warning in warnings:
+            await self._store.add_warning(task_id, warning)
+        return result
+
     async def _subtitles(self, task: TaskRecord, probe: media.Probe) -> Transcript | None:
         if not probe.subtitles:
             return None
         self.counters["subtitle_fetches"] += 1
-        warnings: list[str] = []  # a skipped or guessed track is said on the task, not only logged
-        transcript = await asyncio.to_thread(
+        return await self._noting_warnings(
+            task.task_id,
             media.fetch_subtitles,
             probe,
             self._settings.media,
             allow_private=self._settings.allow_private_urls,
-            on_warning=warnings.append,
         )
-        for warning in warnings:
-            await self._store.add_warning(task.task_id, warning)
-        return transcript
 
     async def _speech_to_text(self, task: TaskRecord, probe: media.Probe) -> Transcript:
         loop = asyncio.get_running_loop()
@@ -156,18 +163,15 @@ class TranscribeJob:
                 await self._store.update_task(task.task_id, status=TaskStatus.TRANSCRIBING, progress=0.0)
                 heard = ProgressReporter(self._store, task.task_id, loop)
                 self.counters["asr_runs"] += 1
-                warnings: list[str] = []
                 started = time.monotonic()
-                transcript = await asyncio.to_thread(
+                transcript = await self._noting_warnings(
+                    task.task_id,
                     self._recognizer().transcribe,
                     Path(audio),
                     language=task.options.language,
                     hints=PageHints.of(probe.video),
                     on_progress=lambda done, total: heard(done, total, seconds=done, duration=total),
-                    on_warning=warnings.append,
                 )
-                for warning in warnings:
-                    await self._store.add_warning(task.task_id, warning)
                 if self._on_asr is not None and transcript.duration:
                     self._on_asr(transcript.duration, time.monotonic() - started)
                 if not transcript.segments:

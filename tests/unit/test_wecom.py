@@ -379,11 +379,12 @@ async def test_a_45009_holds_the_robot_key_for_every_lane_using_it(wecom: WeComR
     wecom.window_s = 1.0
     settings = wecom.settings(KEY, retry_base_s=0.02, timeout_s=2.0, window_s=1.0)
     direct, relayed = url(settings), url(settings) + "&via=relay"  # two lanes, one robot key
-    client = WeComClient(settings, trusted_webhooks=[direct, relayed])
+    events: list[str] = []
+    client = WeComClient(settings, trusted_webhooks=[direct, relayed], on_event=events.append)
     wecom.script("45009")
     try:
         first = asyncio.create_task(client.send(direct, "甲"))
-        while not wecom.requests or wecom.requests[0].errcode is None:  # until WeCom said 45009
+        while "retried" not in events:  # until the client has read WeCom's 45009
             await asyncio.sleep(0.01)
         await asyncio.gather(first, client.send(relayed, "乙"))
     finally:
