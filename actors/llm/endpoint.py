@@ -46,6 +46,15 @@ class Usage:
         return Usage(self.prompt_tokens + other.prompt_tokens, self.completion_tokens + other.completion_tokens)
 
 
+class StepFailed(LLMError):
+    """A proofread or summary step that failed after its requests had cost tokens, which
+    count all the same (`usage`)."""
+
+    def __init__(self, message: str, code: str | None = None, usage: Usage | None = None) -> None:
+        super().__init__(message, code)
+        self.usage = usage or Usage()
+
+
 @dataclass(frozen=True)
 class Answer:
     """The text of a completion (reasoning_content ignored) and why it ended."""

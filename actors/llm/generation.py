@@ -11,14 +11,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from actors.domain.errors import LLMError
 from actors.domain.task import TaskRecord, TaskStatus, TokenUsage
 from actors.llm.client import LLMClient
-from actors.llm.endpoint import Usage
+from actors.llm.endpoint import StepFailed, Usage
 from actors.storage.client import StoreClient
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 UsageObserver = Callable[[TaskRecord, TokenUsage], None]  # metrics: a step's tokens, with its task
 
@@ -59,15 +61,25 @@ async def generate(
         if on_usage is not None:
             on_usage(task, tokens)
 
+    async def spending(step: str, model: str, work: Awaitable[T]) -> T:
+        """`work`'s result; a step that fails after its requests cost tokens still counts them."""
+        try:
+            return await work
+        except StepFailed as failed:
+            if failed.usage != Usage():
+                await record(step, model, failed.usage)
+            raise
+
     async def proofread() -> _Step:
-        done = await llm.proofread(text, video, deadline=deadline)
+        done = await spending("proofread", llm.proofread_model, llm.proofread(text, video, deadline=deadline))
         for warning in done.warnings:
             await store.add_warning(task.task_id, warning)
         await record("proofread", llm.proofread_model, done.usage)
         return _Step(done.text, cacheable=done.kept == 0)
 
     async def summarize() -> _Step:
-        done = await llm.summarize_in_detail(result.proofread or text, video, deadline=deadline)
+        summarized = llm.summarize_in_detail(result.proofread or text, video, deadline=deadline)
+        done = await spending("summary", llm.summary_model, summarized)
         if done is None:
             return _Step(None)
         await record("summary", llm.summary_model, done.usage)

@@ -22,7 +22,7 @@ from actors.domain.errors import LLMError
 from actors.domain.video import VideoInfo
 from actors.llm.answers import clean_answer
 from actors.llm.budget import Deadline
-from actors.llm.endpoint import ContextTooLong, Endpoint, Usage
+from actors.llm.endpoint import ContextTooLong, Endpoint, StepFailed, Usage
 from actors.llm.guards import proofread_problem
 from actors.llm.prompts import PROOFREAD_INSTRUCTIONS, system_message
 from actors.util.textsplit import pack
@@ -105,7 +105,7 @@ class Proofreader:
         )
         if merged.done == 0 and merged.kept:
             # Nothing was proofread: the step failed (the raw transcript goes out as such).
-            raise LLMError(f"no part of the text could be proofread: {merged.warnings[0]}")
+            raise StepFailed(f"no part of the text could be proofread: {merged.warnings[0]}", usage=merged.usage)
         return ProofreadResult(merged.text, merged.warnings, merged.usage, len(chunks), merged.kept)
 
     async def _chunk(self, chunk: str, label: str, system: str, deadline: Deadline, splits: int) -> _Piece:

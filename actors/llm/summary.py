@@ -19,7 +19,7 @@ from actors.domain.errors import LLMError
 from actors.domain.video import VideoInfo
 from actors.llm.answers import clean_answer
 from actors.llm.budget import Budget, Deadline
-from actors.llm.endpoint import ContextTooLong, Endpoint, Usage
+from actors.llm.endpoint import ContextTooLong, Endpoint, StepFailed, Usage
 from actors.llm.guards import SUMMARY_MAX_SHARE, summary_problem
 from actors.llm.prompts import (
     COMBINE_INSTRUCTIONS,
@@ -65,7 +65,10 @@ class Summarizer:
     async def run(self, text: str, video: VideoInfo, deadline: Deadline) -> SummaryResult:
         """The summary of `text`; raises LLMError (SummaryRejected for nonsense) when there is none."""
         tally = _Tally()
-        summary = await self._summarise(text, video, deadline, tally, level=0, kind="whole", original=text)
+        try:
+            summary = await self._summarise(text, video, deadline, tally, level=0, kind="whole", original=text)
+        except LLMError as error:
+            raise StepFailed(error.message, error.code, tally.usage) from error
         return SummaryResult(summary, tally.usage, max(1, tally.parts))
 
     def _budget(self) -> Budget:

@@ -185,27 +185,46 @@ async def test_each_llm_step_records_the_tokens_the_server_counted(
 
     await run_mailbox(settings, store, [task_id], on_llm_usage=on_llm_usage)
 
-    def counted(kind: str, field: str) -> int:
-        return sum(r.usage[field] for r in fake_llm.requests if r.kind == kind and r.usage)
-
     task = store.get_task(task_id)
     assert task is not None and task.status is TaskStatus.DONE
     assert len([r for r in fake_llm.requests if r.kind == "proofread"]) > 1
-    expected = {
-        "proofread": TokenUsage(
-            model="fake-proofread",
-            prompt_tokens=counted("proofread", "prompt_tokens"),
-            completion_tokens=counted("proofread", "completion_tokens"),
-        ),
-        "summary": TokenUsage(
-            model="fake-summary",
-            prompt_tokens=counted("summary", "prompt_tokens"),
-            completion_tokens=counted("summary", "completion_tokens"),
-        ),
-    }
+    expected = server_counted(fake_llm)
     assert all(usage.prompt_tokens > 0 and usage.completion_tokens > 0 for usage in expected.values())
     assert task.llm_usage == expected
     assert observed == [(task_id, expected["proofread"]), (task_id, expected["summary"])]
+
+
+async def test_a_failed_llm_step_still_counts_the_tokens_it_cost(
+    tmp_path: Path, store: Store, fake_llm: Any, wecom: Any
+) -> None:
+    fake_llm.script(*["nonsense"] * 20)  # every answer is rejected: both steps fail after paying
+    task_id = add_transcribed_task(store, "白花钱", transcript_text(40, 8))
+
+    await run_mailbox(settings_for(tmp_path, fake_llm, wecom), store, [task_id])
+
+    task = store.get_task(task_id)
+    assert task is not None and task.status is TaskStatus.DONE
+    assert task.proofread is None and task.summary is None
+    assert any("校对失败" in w for w in task.warnings) and any("总结失败" in w for w in task.warnings)
+    expected = server_counted(fake_llm)
+    assert all(usage.prompt_tokens > 0 and usage.completion_tokens > 0 for usage in expected.values())
+    assert task.llm_usage == expected
+
+
+def server_counted(fake_llm: Any) -> dict[str, TokenUsage]:
+    """Each step's tokens as the fake server counted them, over every request it answered."""
+
+    def counted(kind: str, field: str) -> int:
+        return sum(r.usage[field] for r in fake_llm.requests if r.kind == kind and r.usage)
+
+    return {
+        kind: TokenUsage(
+            model=model,
+            prompt_tokens=counted(kind, "prompt_tokens"),
+            completion_tokens=counted(kind, "completion_tokens"),
+        )
+        for kind, model in (("proofread", "fake-proofread"), ("summary", "fake-summary"))
+    }
 
 
 async def test_permanent_refusal_fails_delivery_not_others(
