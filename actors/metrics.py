@@ -110,7 +110,7 @@ def _instruments() -> _Instruments:
         ),
         store_pruned=Counter(
             "vidscribe_store_pruned",
-            "What retention deleted from the store: tasks, outbox_blocks, cache_layers and cache_bytes.",
+            "What retention deleted from the store: tasks, outbox_blocks, notice_parts, cache_layers and cache_bytes.",
             tag_keys=("kind",),
         ),
         wecom_bot_state=Gauge(
@@ -206,8 +206,8 @@ def llm_tokens(task: TaskRecord, usage: TokenUsage) -> None:
 def store_pruned(batch: PruneReport) -> None:
     """A Pruner `on_batch` callback: what one retention batch deleted."""
     counter = _instruments().store_pruned
-    for kind in ("tasks", "outbox_blocks", "notice_parts", "cache_layers", "cache_bytes"):
-        if count := getattr(batch, kind):
+    for kind, count in batch.deleted().items():
+        if count:
             counter.inc(count, tags={"kind": kind})
 
 

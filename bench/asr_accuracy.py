@@ -28,6 +28,7 @@ import tempfile
 import time
 import wave
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ import numpy as np
 from faster_whisper import decode_audio
 
 from actors import media
+from actors.domain.video import Transcript
 from actors.media.settings import MediaSettings
 from actors.speech.hints import PageHints
 from actors.speech.recognizer import SAMPLE_RATE, SpeechRecognizer
@@ -148,17 +150,21 @@ def join_clips(clips: list[Clip], folder: Path) -> Clip:
 
 
 def transcribe_page(
-    url: str, recognizer: SpeechRecognizer, configuration: Configuration, workdir: Path
-) -> tuple[str, str | None, float, float]:
-    """The service's way from a link to text; (text, language, audio seconds, ASR seconds)."""
+    url: str,
+    recognizer: SpeechRecognizer,
+    workdir: Path,
+    *,
+    page_context: bool = True,
+    on_warning: Callable[[str], None] | None = None,
+) -> tuple[Transcript, float]:
+    """The service's way from a link to text; (the transcript, ASR seconds)."""
     settings = MediaSettings()
     probe = media.probe(url, settings, allow_private=True)
     audio = media.download_audio(probe, workdir, settings, allow_private=True)
-    hints = PageHints.of(probe.video) if configuration.page_context else None  # as TranscribeJob passes them
+    hints = PageHints.of(probe.video) if page_context else None  # as TranscribeJob passes them
     started = time.perf_counter()
-    transcript = recognizer.transcribe(Path(audio), hints=hints)
-    asr_s = time.perf_counter() - started
-    return transcript.text, transcript.language, transcript.duration or 0.0, asr_s
+    transcript = recognizer.transcribe(Path(audio), hints=hints, on_warning=on_warning)
+    return transcript, time.perf_counter() - started
 
 
 def run(
@@ -176,11 +182,13 @@ def run(
             workdir = root / clip.name
             workdir.mkdir()
             started = time.perf_counter()
-            heard, language, audio_s, asr_s = transcribe_page(pages[clip.name], recognizer, configuration, workdir)
-            wall_s = time.perf_counter() - started
-            result.clips.append(
-                ClipResult(clip.name, heard, language, count_errors(clip.text, heard), audio_s, asr_s, wall_s)
+            heard, asr_s = transcribe_page(
+                pages[clip.name], recognizer, workdir, page_context=configuration.page_context
             )
+            wall_s = time.perf_counter() - started
+            errors = count_errors(clip.text, heard.text)
+            audio_s = heard.duration or 0.0
+            result.clips.append(ClipResult(clip.name, heard.text, heard.language, errors, audio_s, asr_s, wall_s))
         return result
 
 

@@ -13,21 +13,17 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import zhconv
 from faster_whisper import decode_audio
 
-from actors import media
-from actors.media.settings import MediaSettings
 from actors.speech.bundled_model import ensure_default_model
-from actors.speech.hints import PageHints
 from actors.speech.loops import find_loops
 from actors.speech.recognizer import SAMPLE_RATE, SpeechRecognizer
 from actors.speech.settings import AsrSettings
-from bench.asr_accuracy import load_clips, write_wav
+from bench.asr_accuracy import load_clips, transcribe_page, write_wav
 from bench.cer import count_errors
 from tests.support.video_site import VideoSite
 
@@ -68,13 +64,8 @@ def main() -> None:
         )
         ensure_default_model(folder)
         recognizer = SpeechRecognizer(AsrSettings(cpu_threads=os.cpu_count() or 1), folder)
-        settings = MediaSettings()
-        probe = media.probe(url, settings, allow_private=True)
-        audio = media.download_audio(probe, folder, settings, allow_private=True)
         warnings: list[str] = []
-        started = time.perf_counter()
-        transcript = recognizer.transcribe(Path(audio), hints=PageHints.of(probe.video), on_warning=warnings.append)
-        asr_s = time.perf_counter() - started
+        transcript, asr_s = transcribe_page(url, recognizer, folder, on_warning=warnings.append)
     site.close()
     text = transcript.text
     duration = transcript.duration or 0.0

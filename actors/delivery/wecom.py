@@ -45,6 +45,12 @@ def is_permanent(error: DeliveryError) -> bool:
     return error.errcode is not None and error.errcode not in RETRYABLE_ERRCODES
 
 
+def check_file_size(data: bytes) -> None:
+    """DeliveryError for a file WeCom would refuse (webhook or smart robot), before it costs a request."""
+    if not FILE_MIN_BYTES < len(data) <= FILE_MAX_BYTES:
+        raise DeliveryError(f"a file of {len(data)} bytes: WeCom takes 6 B to 20 MB", ERR_FILE_SIZE)
+
+
 def upload_url(webhook_url: str) -> str:
     """The robot's file upload URL: the webhook's `/send` path as `/upload_media`, same key, `type=file`."""
     parts = urlsplit(webhook_url)
@@ -107,8 +113,7 @@ class WeComClient:
         Each request is retried and rate limited like `send`; a media_id lives 3 days, so
         a caller that failed between the two simply uploads again.
         """
-        if not FILE_MIN_BYTES < len(data) <= FILE_MAX_BYTES:  # refused before it costs a request
-            raise DeliveryError(f"a file of {len(data)} bytes: WeCom takes 6 B to 20 MB", ERR_FILE_SIZE)
+        check_file_size(data)
         media = (filename, data, "application/octet-stream")
         answer = await self._post(webhook_url, upload_url(webhook_url), files={"media": media})
         media_id = answer.get("media_id")

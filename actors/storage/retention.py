@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from actors.domain.outbox import CONTENT_KEY
 from actors.storage.database import Database, placeholders
@@ -50,12 +50,12 @@ class PruneReport:
     batches: int = 0
 
     def add(self, other: PruneReport) -> None:
-        self.tasks += other.tasks
-        self.outbox_blocks += other.outbox_blocks
-        self.cache_layers += other.cache_layers
-        self.cache_bytes += other.cache_bytes
-        self.notice_parts += other.notice_parts
-        self.batches += other.batches
+        for each in fields(self):
+            setattr(self, each.name, getattr(self, each.name) + getattr(other, each.name))
+
+    def deleted(self) -> dict[str, int]:
+        """What was deleted, by kind (every count but `batches`)."""
+        return {each.name: getattr(self, each.name) for each in fields(self) if each.name != "batches"}
 
 
 def prune_finished_tasks(db: sqlite3.Connection, cutoff: float, limit: int) -> PruneReport:

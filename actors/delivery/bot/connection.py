@@ -123,20 +123,26 @@ class BotConnection:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def wait_online(self, within_s: float) -> None:
-        """BotUnavailable when the connection is not up within `within_s` seconds."""
+    async def wait_online(self, within_s: float | None = None) -> None:
+        """BotUnavailable when the connection is not up within `within_s` seconds (default: the
+        longest wait between reconnects plus a subscribe's answer, so a reconnect under way is waited out)."""
+        if within_s is None:
+            within_s = self._settings.reconnect_max_s + self._settings.ack_timeout_s
         try:
             await asyncio.wait_for(self._online.wait(), within_s)
         except TimeoutError:
-            raise BotUnavailable(f"the robot's connection is {self.state} ({self.reason})") from None
+            raise self._unavailable() from None
 
     async def request(self, cmd: str, body: dict[str, Any], req_id: str | None = None) -> Frame:
         """Send one frame and wait for WeCom's answer: BotRefused on an errcode, BotUnavailable
         when the connection is down or drops (or WeCom does not answer in ack_timeout_s)."""
         ws = self._ws
         if ws is None or not self._online.is_set():
-            raise BotUnavailable(f"the robot's connection is {self.state} ({self.reason})")
+            raise self._unavailable()
         return await self._exchange(ws, cmd, body, req_id or frames.new_req_id(cmd))
+
+    def _unavailable(self) -> BotUnavailable:
+        return BotUnavailable(f"the robot's connection is {self.state} ({self.reason})")
 
     async def _exchange(self, ws: ClientConnection, cmd: str, body: dict[str, Any], req_id: str) -> Frame:
         answer: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()

@@ -68,7 +68,7 @@ class SmartRobot:
                     if attempt == 2 or (sent and not finish):
                         return
                     with contextlib.suppress(BotUnavailable):  # not back: the second try says so
-                        await self.connection.wait_online(self._settings.reconnect_max_s + self._settings.ack_timeout_s)
+                        await self.connection.wait_online()
                 except BotRefused as error:
                     log.warning("WeCom smart robot: an answer was refused: %s", error)
                     return

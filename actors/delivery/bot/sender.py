@@ -18,19 +18,15 @@ from collections.abc import Awaitable, Callable
 from actors.delivery.bot import frames
 from actors.delivery.bot.connection import BotConnection, BotRefused, BotUnavailable
 from actors.delivery.bot.settings import WeComBotSettings
+from actors.delivery.wecom import ERR_RATE_LIMITED, RETRYABLE_ERRCODES, check_file_size
 from actors.domain.errors import DeliveryError
 from actors.util.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 
 LANE_PREFIX = "wecom-bot:"
-ERR_BUSY, ERR_RATE_LIMITED, ERR_TOO_MANY_AT_ONCE = -1, 45009, 45033
-RETRYABLE_ERRCODES = frozenset({ERR_BUSY, ERR_RATE_LIMITED, ERR_TOO_MANY_AT_ONCE})
 ATTEMPTS = 6
 CHUNK_BYTES = 512 * 1024  # of a file, before base64 (as the SDK's uploadMedia)
-MAX_CHUNKS = 100
-FILE_MIN_BYTES, FILE_MAX_BYTES = 5, 20 * 1024**2  # the same bounds as the webhook's upload_media
-ERR_FILE_SIZE = 40006
 
 
 def chat_lane(chatid: str) -> str:
@@ -59,8 +55,7 @@ class BotSender:
     async def send_file(self, chatid: str, filename: str, data: bytes) -> None:
         """Upload `data` as a temporary file (init, chunks, finish), then push it as a `file`
         message; a failed try uploads again (a media id is only good for the message it was made for)."""
-        if not FILE_MIN_BYTES < len(data) <= min(FILE_MAX_BYTES, CHUNK_BYTES * MAX_CHUNKS):
-            raise DeliveryError(f"a file of {len(data)} bytes: WeCom takes 6 B to 20 MB", ERR_FILE_SIZE)
+        check_file_size(data)  # the webhook's bounds, which the long connection shares
 
         async def upload_and_push() -> None:
             media_id = await self._upload(filename, data)
@@ -99,7 +94,7 @@ class BotSender:
         for number in range(1, ATTEMPTS + 1):
             try:
                 # Waiting for a reconnect is part of the attempt: a block resumes as soon as it is back.
-                await self._connection.wait_online(self._settings.reconnect_max_s + self._settings.ack_timeout_s)
+                await self._connection.wait_online()
                 await attempt()
                 return
             except BotUnavailable as error:
